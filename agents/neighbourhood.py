@@ -1,0 +1,102 @@
+"""The neighbourhood agent: predicts the user's ratings of unseen target items from the
+final neighbourhood (Resnick, FORMULAS.md section 6) and passes on the candidates
+p_{x,i} >= theta_p with their relevance (section 8) and neighbour support (section 7)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents.base import RatingView, RoleAgent
+from agents.messages import Candidates, TrustedNeighbours
+from models.cf import neighbourhood_scores, top_contributors, user_means
+
+if TYPE_CHECKING:
+    from environment.world import World
+
+NAME = "neighbourhood"
+CONTRIBUTORS_PER_ITEM = 10
+
+
+class NeighbourhoodAgent(RoleAgent):
+    def __init__(self, model: World) -> None:
+        super().__init__(model, NAME)
+        data = model.data
+        self.view = RatingView(data.n_users, data.n_items, [data.target_domain])
+        self.target_items = data.domain_items(data.target_domain)
+
+    def step(self) -> None:
+        self.view.refresh(self.model)
+        envelopes = self.inbox()
+        msgs = [e.payload for e in envelopes if isinstance(e.payload, TrustedNeighbours)]
+        if msgs:
+            self._predict(msgs)
+        self.done(envelopes)
+
+    def _predict(self, msgs: list[TrustedNeighbours]) -> None:
+        cfg = self.model.recommender
+        R = self.view.matrix
+        k = max(1, max(len(m.neighbours) for m in msgs))
+        neighbours = np.full((len(msgs), k), -1, dtype=np.int64)
+        weights = np.zeros((len(msgs), k))
+        for b, m in enumerate(msgs):
+            neighbours[b, : len(m.neighbours)] = m.neighbours
+            weights[b, : len(m.weights)] = m.weights
+        users = np.asarray([m.user for m in msgs], dtype=np.int64)
+        means = user_means(R)
+        scores = neighbourhood_scores(R, neighbours, weights, means[users], self.model.data.scale)
+        counts = self.view.item_counts()[self.target_items]
+        item_sum = np.asarray(R[:, self.target_items].sum(axis=0)).ravel()
+        rated_any = counts > 0
+        global_mean = float(R.data.mean()) if R.nnz else float(np.mean(self.model.data.scale))
+        item_mean = np.where(rated_any, item_sum / np.maximum(counts, 1), global_mean)
+        popularity_order = np.lexsort((self.target_items, -counts))
+        n_list = self.model.list_length
+
+        for b, m in enumerate(msgs):
+            seen = np.zeros(self.model.data.n_items, dtype=bool)
+            seen[self.view.history(m.user)] = True
+            pred = scores.prediction[b, self.target_items]
+            ok = np.isfinite(pred) & (pred >= cfg.prediction_threshold) & ~seen[self.target_items]
+            idx = np.flatnonzero(ok)
+            idx = idx[np.lexsort((self.target_items[idx], -pred[idx]))][: cfg.max_candidates]
+            items = self.target_items[idx]
+            prediction = pred[idx]
+            relevance = scores.relevance[b, self.target_items][idx]
+            support = scores.support[b, self.target_items][idx]
+            if len(items) < n_list:
+                # Too few neighbourhood candidates (a newcomer, a thin neighbourhood): top up
+                # with popular unseen items at the fallback prediction r̄_x, else the item mean.
+                chosen = np.zeros(len(self.target_items), dtype=bool)
+                chosen[idx] = True
+                extra = popularity_order[
+                    ~chosen[popularity_order] & ~seen[self.target_items][popularity_order]
+                ]
+                extra = extra[: n_list - len(items)]
+                base = means[m.user]
+                fb = item_mean[extra] if not np.isfinite(base) else np.full(len(extra), base)
+                items = np.concatenate([items, self.target_items[extra]])
+                prediction = np.concatenate([prediction, fb])
+                relevance = np.concatenate([relevance, fb])
+                support = np.concatenate([support, np.zeros(len(extra), dtype=support.dtype)])
+            contributors = (
+                top_contributors(R, neighbours, weights, b, items, limit=CONTRIBUTORS_PER_ITEM)
+                if len(items)
+                else []
+            )
+            self.post(
+                "serendipity",
+                Candidates(
+                    user=m.user,
+                    n_neighbours=len(m.neighbours),
+                    items=items.tolist(),
+                    prediction=np.asarray(prediction, float).tolist(),
+                    relevance=np.nan_to_num(
+                        np.asarray(relevance, float),
+                        nan=float(np.nanmean(prediction)) if len(prediction) else 0.0,
+                    ).tolist(),
+                    support=np.asarray(support, int).tolist(),
+                    contributors=contributors,
+                ),
+            )

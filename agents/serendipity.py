@@ -1,0 +1,170 @@
+"""The serendipity assessment agent: novelty, relevance and co-occurrence unexpectedness of
+each candidate (FORMULAS.md sections 7-9), the Mamdani serendipity score (section 10), and
+the final ranked list with every component score."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from agents.base import RatingView, RoleAgent
+from agents.messages import Candidates, Recommendations, RecommendedItem
+from models.components import (
+    cooccurrence,
+    inverse_user_frequency,
+    minmax_within,
+    novelty_score,
+    npmi_max,
+    percentile_within,
+    relevance01,
+    unexpectedness01,
+)
+from models.fuzzy import default_rule_base, firing_strengths, serendipity_exact
+from storage.tables import RecommendationRecord
+
+if TYPE_CHECKING:
+    from environment.world import World
+
+NAME = "serendipity"
+RULES_KEPT = 6  # fired rules stored per recommended item (strongest first)
+
+
+class SerendipityAgent(RoleAgent):
+    def __init__(self, model: World) -> None:
+        super().__init__(model, NAME)
+        data = model.data
+        self.view = RatingView(
+            data.n_users, data.n_items, None
+        )  # every domain: histories span them
+        self.rule_base = default_rule_base()
+        self._co = None
+
+    def step(self) -> None:
+        if self.view.refresh(self.model) or self._co is None:
+            binary = self.view.matrix.copy()
+            binary.data = np.ones_like(binary.data)
+            self._co = cooccurrence(binary)
+        envelopes = self.inbox()
+        msgs = [e.payload for e in envelopes if isinstance(e.payload, Candidates)]
+        requests = {e.payload.user: e.id for e in envelopes if isinstance(e.payload, Candidates)}
+        if msgs:
+            self._assess(msgs, requests)
+        self.done(envelopes)
+
+    def _assess(self, msgs: list[Candidates], request_ids: dict[int, int]) -> None:
+        cfg = self.model.recommender
+        data = self.model.data
+        n_items = data.n_items
+        B = len(msgs)
+        mask = np.zeros((B, n_items), dtype=bool)
+        support = np.zeros((B, n_items))
+        rel = np.full((B, n_items), np.nan)
+        pred = np.full((B, n_items), np.nan)
+        for b, m in enumerate(msgs):
+            items = np.asarray(m.items, dtype=np.int64)
+            mask[b, items] = True
+            support[b, items] = m.support
+            rel[b, items] = m.relevance
+            pred[b, items] = m.prediction
+        n_neigh = np.asarray([m.n_neighbours for m in msgs], dtype=float)
+
+        counts = self.view.item_counts()
+        n_users = int((self.view.row_counts() > 0).sum())
+        iuf = inverse_user_frequency(counts, max(n_users, 1))
+        if cfg.novelty == "neighbourhood":
+            ns = novelty_score(support, n_neigh, iuf)
+        else:  # FORMULAS 7 fallback: strictly "less popular -> more novel"
+            ns = np.broadcast_to(iuf / np.log(max(n_users, 2)), mask.shape)
+        nov = (
+            percentile_within(ns, mask)
+            if cfg.novelty_input == "percentile"
+            else minmax_within(ns, mask)
+        )
+        nov = np.where(mask, np.nan_to_num(nov, nan=0.0), np.nan)
+        rel01 = relevance01(rel, data.scale)
+        histories = [self.view.history(m.user) for m in msgs]
+        # ``une`` (FORMULAS 9) is what the list records and the metrics use; ``une_in`` is
+        # the fuzzy system's input, optionally rescaled within the candidates.
+        une = unexpectedness01(npmi_max(self._co, max(n_users, 1), mask, histories))
+        une_in = une
+        if cfg.unexpectedness_input == "percentile":
+            une_in = np.where(mask, np.nan_to_num(percentile_within(une, mask), nan=0.0), np.nan)
+
+        rows, cols = np.nonzero(mask)
+        z = np.full((B, n_items), np.nan)
+        z[rows, cols] = serendipity_exact(
+            nov[rows, cols], rel01[rows, cols], une_in[rows, cols], self.rule_base
+        )
+        score = z if cfg.scorer == "fuzzy" else pred
+        self._publish(msgs, request_ids, mask, score, z, pred, rel01, nov, une, une_in)
+
+    def _rank(self, items: np.ndarray, score: np.ndarray, z: np.ndarray) -> np.ndarray:
+        cfg = self.model.recommender
+        order = np.lexsort((items, -score))
+        if cfg.scorer == "fuzzy":
+            passing = z[order] >= cfg.selection_threshold
+            order = (
+                np.concatenate([order[passing], order[~passing]])
+                if cfg.fill_list
+                else order[passing]
+            )
+        return order[: self.model.list_length]
+
+    def _publish(self, msgs, request_ids, mask, score, z, pred, rel01, nov, une, une_in) -> None:
+        step, run = self.model.step_no, self.model.run_id
+        records = []
+        for b, m in enumerate(msgs):
+            items = np.flatnonzero(mask[b])
+            order = self._rank(items, score[b, items], z[b, items])
+            chosen = items[order]
+            fired = firing_strengths(
+                nov[b, chosen], rel01[b, chosen], une_in[b, chosen], self.rule_base
+            )
+            contributors = dict(zip(m.items, m.contributors, strict=True))
+            listed = []
+            for pos, item in enumerate(chosen.tolist()):
+                strongest = np.argsort(-fired[pos], kind="stable")[:RULES_KEPT]
+                rules = [(int(r) + 1, float(fired[pos, r])) for r in strongest if fired[pos, r] > 0]
+                rec = RecommendedItem(
+                    item=item,
+                    score=float(score[b, item]),
+                    prediction=float(pred[b, item]),
+                    relevance=float(rel01[b, item]),
+                    novelty=float(nov[b, item]),
+                    unexpectedness=float(une[b, item]),
+                    serendipity=float(z[b, item]),
+                    rules=rules,
+                    contributors=contributors[item],
+                )
+                listed.append(rec)
+                records.append(
+                    {
+                        "run_id": run,
+                        "step": step,
+                        "user_id": m.user,
+                        "item_id": item,
+                        "rank": pos + 1,
+                        "prediction": rec.prediction,
+                        "relevance": rec.relevance,
+                        "novelty": rec.novelty,
+                        "unexpectedness": rec.unexpectedness,
+                        "serendipity": rec.serendipity,
+                        "score": rec.score,
+                        "rules": _json_rules(rules),
+                        "neighbours": _json_ids(rec.contributors),
+                        "request_id": request_ids[m.user],
+                    }
+                )
+            self.post(f"user:{m.user}", Recommendations(user=m.user, items=listed))
+        if records:
+            self.model.repo.insert_rows(self.model.session, RecommendationRecord, records)
+            self.model.step_log.recommendations.extend(records)
+
+
+def _json_rules(rules: list[tuple[int, float]]) -> str:
+    return "[" + ",".join(f"[{r},{s:.6g}]" for r, s in rules) + "]"
+
+
+def _json_ids(ids: list[int]) -> str:
+    return "[" + ",".join(str(i) for i in ids) + "]"

@@ -1,0 +1,161 @@
+"""Rich renderables for the command line: built here, printed only by main.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from environment.inspect import MessageLine, UserTrace, summarise
+from environment.runner import VariantResult
+from models.fuzzy import default_rule_base
+
+SUMMARY_METRICS = (
+    "mae",
+    "rmse",
+    "precision",
+    "recall",
+    "f1",
+    "unexpectedness",
+    "serendipity",
+    "hit_rate",
+    "acceptance",
+    "coverage",
+    "mean_trust",
+    "mean_reputation",
+)
+LIVE_METRICS = ("mae", "hit_rate", "serendipity", "unexpectedness", "acceptance", "mean_trust")
+
+
+def fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def summary_table(
+    results: Sequence[VariantResult], groups: Sequence[str] = ("all", "cold", "warm")
+) -> Table:
+    """One table, a column per recommender variant and group, a row per metric."""
+    t = Table(title="Run summary (whole run; cold = cold-start users)", header_style="bold")
+    t.add_column("metric")
+    for r in results:
+        for g in groups:
+            t.add_column(f"{r.name}\n{g}", justify="right")
+    for name in ("requests", *SUMMARY_METRICS):
+        t.add_row(name, *[fmt(r.metrics.get((name, g))) for r in results for g in groups])
+    if any(("mean_reputation", "adversarial") in r.metrics for r in results):
+        row = ["reputation (attackers)"]
+        for r in results:
+            row += [fmt(r.metrics.get(("mean_reputation", "adversarial")))] + [""] * (
+                len(groups) - 1
+            )
+        t.add_row(*row)
+    t.caption = "run ids: " + ", ".join(f"{r.name}={r.run_id} ({r.seconds:.1f}s)" for r in results)
+    return t
+
+
+def messages_table(lines: Sequence[MessageLine], title: str) -> Table:
+    t = Table(title=title, expand=True, show_lines=False)
+    t.add_column("id", justify="right", style="dim", width=7)
+    t.add_column("from -> to", width=30)
+    t.add_column("kind", style="cyan", width=22)
+    t.add_column("what")
+    for m in lines:
+        t.add_row(str(m.id), f"{m.sender} -> {m.recipient}", m.kind, m.summary)
+    return t
+
+
+def metrics_panel(
+    name: str, step: int, metrics: dict[tuple[str, str], float | None], requests: int
+) -> Panel:
+    t = Table.grid(padding=(0, 2))
+    t.add_column()
+    t.add_column(justify="right")
+    t.add_column(justify="right")
+    t.add_row(Text("metric", style="bold"), Text("all", style="bold"), Text("cold", style="bold"))
+    for key in LIVE_METRICS:
+        t.add_row(key, fmt(metrics.get((key, "all"))), fmt(metrics.get((key, "cold"))))
+    return Panel(t, title=f"{name}: step {step} ({requests} requests)")
+
+
+def trace_view(tr: UserTrace) -> Group:
+    """The chain of messages behind one user's list, with every component score."""
+    rule_names = {no: f"{n}/{r}/{u} -> {o}" for no, n, r, u, o in default_rule_base().rule_table()}
+    head = Text(f"run {tr.run.id} ({tr.run.variant}), user {tr.user}, step {tr.step}", style="bold")
+    tree = Tree(head)
+    for msg, payload in tr.messages:
+        node = tree.add(
+            f"[cyan]{msg.kind}[/] {msg.sender} -> {msg.recipient}: {summarise(msg.kind, payload)}"
+        )
+        if msg.kind == "TrustedNeighbours" and payload["neighbours"]:
+            nt = Table("neighbour", "origin", "similarity", "trust", "weight", box=None)
+            rows = zip(
+                payload["neighbours"],
+                payload["remote"],
+                payload["similarity"],
+                payload["trust"],
+                payload["weights"],
+                strict=True,
+            )
+            for y, remote, s, tau, w in list(rows)[:15]:
+                nt.add_row(
+                    str(y), "remote" if remote else "local", f"{s:.3f}", f"{tau:.3f}", f"{w:.3f}"
+                )
+            node.add(nt)
+        if msg.kind == "RemoteNeighbours" and payload["neighbours"]:
+            node.add(
+                "top: "
+                + ", ".join(
+                    f"{y} ({s:.2f})"
+                    for y, s in list(
+                        zip(payload["neighbours"], payload["similarity"], strict=True)
+                    )[:8]
+                )
+            )
+    items = Table(title="the list", header_style="bold")
+    for col in (
+        "rank",
+        "item",
+        "prediction",
+        "novelty",
+        "relevance",
+        "unexpectedness",
+        "serendipity",
+        "rules fired (strength)",
+        "consumed / rating / serendipitous",
+    ):
+        items.add_column(col)
+    feedback = {f.item_id: f for f in tr.feedback}
+    for r in tr.recommendations:
+        rules = "; ".join(
+            f"R{no} {rule_names.get(no, '')} ({s:.2f})" for no, s in _rules(r.rules)[:3]
+        )
+        f = feedback.get(r.item_id)
+        outcome = (
+            "-"
+            if f is None
+            else (
+                f"yes / {f.rating:g} / {'yes' if f.serendipitous else 'no'}" if f.consumed else "no"
+            )
+        )
+        items.add_row(
+            str(r.rank),
+            str(r.item_id),
+            fmt(r.prediction),
+            fmt(r.novelty),
+            fmt(r.relevance),
+            fmt(r.unexpectedness),
+            fmt(r.serendipity),
+            rules or "-",
+            outcome,
+        )
+    return Group(tree, items)
+
+
+def _rules(text: str) -> list[tuple[int, float]]:
+    import json
+
+    return [(int(a), float(b)) for a, b in json.loads(text or "[]")]
