@@ -41,7 +41,10 @@ class SourceDomainAgent(RoleAgent):
             self.target_view.refresh(self.model)
             cfg = self.model.recommender
             self.correlation = domain_correlation(
-                self.target_view.matrix, self.view.matrix, min_common=cfg.min_common
+                self.target_view.matrix,
+                self.view.matrix,
+                min_common=cfg.min_common,
+                method=cfg.domain_correlation,
             )
             self.correlation_step = step
         return self.correlation

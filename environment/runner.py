@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from environment.metrics import run_metrics
-from environment.scenario import RecommenderConfig, Scenario, TraitsConfig
+from environment.scenario import RecommenderConfig, Scenario
 from environment.synthetic import generate_world
+from environment.traits import TraitsConfig
 from environment.world import StepLog, World
 from environment.world_data import USER_KINDS, WorldData
 from storage.repository import Repository, database_url
@@ -78,13 +79,16 @@ def build_world(scenario: Scenario) -> WorldData:
     cfg = scenario.world
     if cfg.kind == "synthetic":
         return generate_world(cfg, rng, name=scenario.name)
-    from environment.realworld import load_real_world  # real data needs pandas I/O and an oracle
+    from environment.datasets import load_dataset  # real data: pandas I/O and an oracle fit
+    from environment.realworld import build_real_world
 
-    return load_real_world(cfg, rng, name=scenario.name)
+    world = build_real_world(load_dataset(cfg), cfg, rng)
+    world.name = scenario.name
+    return world
 
 
 def traits_of(scenario: Scenario) -> TraitsConfig:
-    return getattr(scenario.world, "traits", None) or TraitsConfig()
+    return scenario.world.traits
 
 
 def _sqlite_file(url: str) -> Path | None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from environment.datasets.config import CiaoWorldConfig, CsvWorldConfig, MovieLensWorldConfig
+from environment.traits import TraitsConfig
 from models.trust import TrustConfig
 
 
@@ -41,34 +42,6 @@ class ColdStartConfig(Strict):
     def _ordered_pair(cls, v: tuple[int, int]) -> tuple[int, int]:
         if v[0] < 0 or v[1] < v[0]:
             raise ValueError("expected [low, high] with 0 <= low <= high")
-        return v
-
-
-class TraitsConfig(Strict):
-    """Simulated people: curiosity, noise, and how they choose from a list."""
-
-    curiosity: tuple[float, float] = Field(
-        (2.0, 2.0), description="Beta(a, b) of the curiosity (openness) trait"
-    )
-    noise_sd: float = Field(0.5, ge=0.0, description="rating = true utility + N(0, noise_sd)")
-    unexpected_share: Share = Field(
-        0.35, description="share of the catalogue that lies beyond a user's comfort radius"
-    )
-    choice_utility: float = Field(1.5, ge=0.0, description="weight of utility in the choice logit")
-    choice_curiosity: float = Field(
-        2.0, ge=0.0, description="weight of curiosity x unexpectedness in the choice logit"
-    )
-    position_decay: float = Field(0.1, ge=0.0, description="logit penalty per list position")
-    serendipity_base: Share = Field(
-        0.3,
-        description="chance an unexpected, valuable item is felt as serendipitous at curiosity 0",
-    )
-
-    @field_validator("curiosity")
-    @classmethod
-    def _beta(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if v[0] <= 0 or v[1] <= 0:
-            raise ValueError("Beta parameters must be > 0")
         return v
 
 
@@ -136,6 +109,11 @@ class RecommenderConfig(Strict):
     )
     min_common: int = Field(2, ge=1, description="co-rated items needed for a similarity")
     similarity_mean: Literal["corated", "all"] = "corated"
+    domain_correlation: Literal["pearson", "adjusted_cosine"] = Field(
+        "pearson",
+        description="item-item similarity behind cor(t, s) (FORMULAS 2); adjusted cosine removes "
+        "each user's mean, and with it the rating tendency users carry across domains",
+    )
     significance: int | None = Field(None, ge=1, description="significance weighting cap")
     sparse_threshold: int = Field(
         5, ge=0, description="m_min: fewer target ratings than this sends the request to sources"
@@ -160,8 +138,9 @@ class RecommenderConfig(Strict):
     )
     novelty_input: Literal["percentile", "minmax"] = "percentile"
     unexpectedness_input: Literal["absolute", "percentile"] = Field(
-        "absolute",
-        description="une = (1 - max NPMI)/2 as is, or its percentile among the candidates",
+        "percentile",
+        description="fuzzy input: une = (1 - max NPMI)/2 as is (FORMULAS 9, literal), or its "
+        "percentile among the user's candidates, like novelty (the default; README ablation)",
     )
     scorer: Literal["fuzzy", "prediction"] = Field(
         "fuzzy", description="fuzzy: Mamdani serendipity; prediction: rank by predicted rating"
@@ -188,6 +167,42 @@ class RunConfig(Strict):
     list_length: int = Field(10, ge=1, description="N, the length of a recommendation list")
 
 
+class EvaluationConfig(Strict):
+    """``main.py evaluate``: offline protocols on held-out data (FORMULAS 11, MODELS 5)."""
+
+    protocols: list[Literal["accuracy", "ranking"]] = Field(
+        ["accuracy"],
+        description="accuracy: the TFCDSRS paper's MAE/RMSE/P/R/F comparison against CF; "
+        "ranking: deep scorers and baselines on fixed candidate lists",
+    )
+    split: Literal["random", "time"] = "random"
+    test_share: float = Field(0.2, gt=0.0, lt=1.0)
+    list_lengths: list[int] = Field([5, 12, 17, 22, 27, 32], min_length=1)
+    unexpectedness_lengths: list[int] = Field([5, 10, 15, 20, 25, 30], min_length=1)
+    bucket_edges: list[int] = Field(
+        [1, 3, 6, 11], description="cold-start buckets of target ratings: 0, 1-2, 3-5, 6-10, >10"
+    )
+    relevance_threshold: float | None = Field(
+        4.0, description="test items rated at least this are relevant"
+    )
+    scorers: list[str] = Field(
+        [
+            "popularity",
+            "bpr_mf",
+            "user_cf",
+            "vae_single",
+            "vae_merged",
+            "vae",
+            "vae_cold",
+            "serencdr",
+        ],
+        description="ranking protocol: which scorers to train and compare",
+    )
+    negatives: int = Field(99, ge=1, description="sampled negatives per test user (ranking)")
+    epochs: int | None = Field(None, ge=1, description="override every deep scorer's epochs")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 class OutputConfig(Strict):
     db: str = Field("runs/{name}.db", description="database path or SQLAlchemy URL; {name} expands")
     trace: Literal["quiet", "info", "debug"] = "info"
@@ -201,6 +216,7 @@ class Scenario(Strict):
         default_factory=lambda: [RecommenderConfig(name="tfcdsrs")], min_length=1
     )
     run: RunConfig = RunConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")

@@ -115,44 +115,29 @@ def trace_view(tr: UserTrace) -> Group:
                     )[:8]
                 )
             )
-    items = Table(title="the list", header_style="bold")
-    for col in (
-        "rank",
-        "item",
-        "prediction",
-        "novelty",
-        "relevance",
-        "unexpectedness",
-        "serendipity",
-        "rules fired (strength)",
-        "consumed / rating / serendipitous",
-    ):
-        items.add_column(col)
+    listing = Tree(Text("the list (rank: item, score)", style="bold"))
     feedback = {f.item_id: f for f in tr.feedback}
     for r in tr.recommendations:
-        rules = "; ".join(
-            f"R{no} {rule_names.get(no, '')} ({s:.2f})" for no, s in _rules(r.rules)[:3]
+        node = listing.add(f"[bold]#{r.rank}[/]: item {r.item_id}, score {fmt(r.score)}")
+        node.add(
+            f"prediction {fmt(r.prediction)} | novelty {fmt(r.novelty)} | relevance {fmt(r.relevance)} | "
+            f"unexpectedness {fmt(r.unexpectedness)} -> serendipity {fmt(r.serendipity)}"
         )
+        fired = _rules(r.rules)
+        if fired:
+            rules = node.add("rules fired (strength):")
+            for no, strength in fired[:3]:
+                rules.add(f"R{no} {rule_names.get(no, '')} ({strength:.2f})")
         f = feedback.get(r.item_id)
-        outcome = (
-            "-"
-            if f is None
-            else (
-                f"yes / {f.rating:g} / {'yes' if f.serendipitous else 'no'}" if f.consumed else "no"
-            )
-        )
-        items.add_row(
-            str(r.rank),
-            str(r.item_id),
-            fmt(r.prediction),
-            fmt(r.novelty),
-            fmt(r.relevance),
-            fmt(r.unexpectedness),
-            fmt(r.serendipity),
-            rules or "-",
-            outcome,
-        )
-    return Group(tree, items)
+        if f is not None:
+            if f.consumed:
+                outcome = f"consumed, rated {f.rating:g}, {'serendipitous!' if f.serendipitous else 'not serendipitous'}"
+            else:
+                outcome = "not consumed"
+            node.add(f"outcome: {outcome} (true utility {f.true_utility:.2f})")
+        if r.neighbours and r.neighbours != "[]":
+            node.add(f"neighbours behind it: {r.neighbours}")
+    return Group(tree, listing)
 
 
 def _rules(text: str) -> list[tuple[int, float]]:

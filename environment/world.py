@@ -29,7 +29,8 @@ from agents.target_domain import TargetDomainAgent
 from agents.trust import TrustAgent
 from agents.user import UserAgent
 from environment.metrics import step_metrics
-from environment.scenario import RecommenderConfig, RunConfig, TraitsConfig
+from environment.scenario import RecommenderConfig, RunConfig
+from environment.traits import TraitsConfig
 from environment.world_data import WorldData
 from storage.bus import MessageBus
 from storage.repository import Repository

@@ -27,6 +27,10 @@ class TrustConfig(BaseModel, extra="forbid"):
         reward_k1: R-B deposit weight of x1·x2 on positive feedback.
         reward_k2: R-B deposit weight of x3 = ROU_y on positive feedback.
         rho_neg: fraction of τ removed on negative feedback.
+        penalty: ``symmetric`` (default): a dislike also takes away the deposit a like would
+            have added, τ ← max(0, (1-rho_neg)τ - Δτ), so a neighbour who keeps disappointing
+            loses trust even while reputations (and with them τ_RA) grow; ``proportional``:
+            the literal FORMULAS.md §5 decrement τ ← (1-rho_neg)τ (RECONSTRUCTED either way).
         reputation_norm: ``all_users`` divides Σ_x τ_{x,y} by n-1 (§4 as written);
             ``known_pairs`` by the number of users holding a trust value for y.
         theta: θ_τ, the trust threshold for neighbour selection (used by callers).
@@ -39,6 +43,7 @@ class TrustConfig(BaseModel, extra="forbid"):
     reward_k1: float = Field(default=0.3, ge=0)
     reward_k2: float = Field(default=0.3, ge=0)
     rho_neg: float = Field(default=0.2, ge=0, le=1)
+    penalty: Literal["symmetric", "proportional"] = "symmetric"
     reputation_norm: Literal["all_users", "known_pairs"] = "known_pairs"
     theta: float = Field(default=0.1, ge=0, le=1)
 
@@ -284,8 +289,9 @@ class TrustState:
     ) -> tuple[np.ndarray, np.ndarray]:
         """R-B update per feedback event, applied in the given order (FORMULAS.md §5).
 
-        Liked: τ ← min(1, τ + reward_k1·x1·x2 + reward_k2·ROU_y); disliked:
-        τ ← τ - rho_neg·τ. Evaporation is not repeated here, since ``sweep`` applies it once
+        Liked: τ ← min(1, τ + Δτ) with Δτ = reward_k1·x1·x2 + reward_k2·ROU_y; disliked:
+        τ ← max(0, (1 - rho_neg)·τ - Δτ) (``penalty="symmetric"``) or τ ← (1 - rho_neg)·τ
+        (``"proportional"``). Evaporation is not repeated here, since ``sweep`` applies it once
         per step. ROU_y is the reputation at the start of the call (after unknown pairs are
         inserted with x1 = x2 = 0), and the reputation is recomputed once at the end. Events
         on the same pair compound in order: the batch is grouped by pair and processed one
@@ -324,6 +330,7 @@ class TrustState:
             sizes = np.diff(np.r_[group_start, sorted_pos.size])
             rank = np.empty(events.size, dtype=np.int64)
             rank[order] = np.arange(sorted_pos.size) - np.repeat(group_start, sizes)
+            take = deposit if cfg.penalty == "symmetric" else np.zeros_like(deposit)
             for r in range(int(rank.max()) + 1):
                 sel = np.flatnonzero(rank == r)
                 p = ev_pos[sel]
@@ -331,7 +338,7 @@ class TrustState:
                 new = np.where(
                     liked[events[sel]],
                     np.minimum(1.0, old + deposit[sel]),
-                    (1.0 - cfg.rho_neg) * old,
+                    np.maximum(0.0, (1.0 - cfg.rho_neg) * old - take[sel]),
                 )
                 self._tau[p] = new
                 before[events[sel]] = old

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from environment.oracle import OracleConfig
+from environment.traits import TraitsConfig
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -37,11 +38,8 @@ class RealWorldOptions(_Strict):
     arrival_steps: tuple[int, int] = Field(
         (1, 10), description="first and last step the late arrivals are spread over"
     )
-    curiosity: tuple[float, float] = Field(
-        (2.0, 2.0), description="Beta(a, b) of the curiosity (openness) trait"
-    )
-    unexpected_share: Share = Field(
-        0.35, description="share of the target catalogue beyond a user's comfort radius"
+    traits: TraitsConfig = Field(
+        default_factory=TraitsConfig, description="curiosity, noise and choice of the simulated users"
     )
     like_threshold: float = Field(4.0, description="a rating at or above this means 'liked'")
     oracle: OracleConfig = Field(
@@ -65,13 +63,6 @@ class RealWorldOptions(_Strict):
     def _arrivals(cls, v: tuple[int, int]) -> tuple[int, int]:
         if v[0] < 1 or v[1] < v[0]:
             raise ValueError("expected [first, last] with 1 <= first <= last (step 0 is the start)")
-        return v
-
-    @field_validator("curiosity")
-    @classmethod
-    def _beta(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if v[0] <= 0 or v[1] <= 0:
-            raise ValueError("Beta parameters must be > 0")
         return v
 
     def rating_scale(self) -> tuple[float, float]:

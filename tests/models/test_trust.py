@@ -160,12 +160,22 @@ def test_feedback_compounds_in_order_by_hand() -> None:
     a1 = t01 + d01
     a2 = a1 + d01
     np.testing.assert_allclose(before, [t01, t20, a1, a2, 1.0])
-    np.testing.assert_allclose(after, [a1, t20 + d20, a2, 0.8 * a2, 1.0])
-    np.testing.assert_allclose(state.reputation, [t20 + d20, 0.8 * a2, 0.0])
+    # symmetric penalty (default): the dislike also takes away the deposit Δ01
+    np.testing.assert_allclose(after, [a1, t20 + d20, a2, 0.8 * a2 - d01, 1.0])
+    np.testing.assert_allclose(state.reputation, [t20 + d20, 0.8 * a2 - d01, 0.0])
+
+
+def test_proportional_penalty_is_the_literal_decrement() -> None:
+    cfg = TrustConfig(reward_k1=0.3, reward_k2=0.3, rho_neg=0.2, penalty="proportional")
+    state = TrustState(3, cfg)
+    t01 = state.observe(np.array([0]), np.array([1]), [0.5], [0.5])[0]
+    _, after = state.feedback(np.array([0, 0]), np.array([1, 1]), np.array([True, False]))
+    d01 = 0.075 + 0.3 * t01
+    np.testing.assert_allclose(after, [t01 + d01, 0.8 * (t01 + d01)])
 
 
 def test_repeated_dislikes_drive_trust_and_reputation_down() -> None:
-    state = TrustState(4, TrustConfig(rho_neg=0.2))
+    state = TrustState(4, TrustConfig(rho_neg=0.2, penalty="proportional"))
     start = state.observe(np.array([0, 1]), np.array([3, 3]), [0.9, 0.9], [0.9, 0.9])
     rep0 = state.reputation[3]
     before, after = state.feedback(np.zeros(20, int), np.full(20, 3), np.zeros(20, bool))
@@ -173,6 +183,17 @@ def test_repeated_dislikes_drive_trust_and_reputation_down() -> None:
     assert after[-1] == pytest.approx(start[0] * 0.8**20)
     assert state.reputation[3] < rep0
     np.testing.assert_allclose(before[1:], after[:-1])
+
+
+def test_symmetric_dislikes_reach_zero_and_stay_there() -> None:
+    state = TrustState(4, TrustConfig(rho_neg=0.2))
+    start = state.observe(np.array([0, 1]), np.array([3, 3]), [0.9, 0.9], [0.9, 0.9])
+    rep0 = state.reputation[3]
+    deposit = 0.3 * 0.9 * 0.9 + 0.3 * rep0
+    _, after = state.feedback(np.zeros(3, int), np.full(3, 3), np.zeros(3, bool))
+    assert after[0] == pytest.approx(max(0.0, 0.8 * start[0] - deposit))
+    assert np.all(np.diff(after) <= 0) and after[-1] == 0.0
+    assert state.reputation[3] < rep0
 
 
 def test_batch_feedback_equals_one_event_at_a_time_without_reputation_term() -> None:
