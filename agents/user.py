@@ -18,7 +18,6 @@ from agents.base import RoleAgent
 from agents.messages import Arrive, Feedback, FeedbackEvent, Recommendations, RecommendRequest
 from environment.synthetic import round_rating
 from environment.unexpected import item_distances
-from storage.tables import FeedbackRecord
 
 if TYPE_CHECKING:
     from environment.world import World
@@ -108,6 +107,5 @@ class UserAgent(RoleAgent):
                     )
                 )
         self.consumed.extend(items[consumed].tolist())
-        world.repo.insert_rows(world.session, FeedbackRecord, rows)
-        world.step_log.feedback.extend(rows)
+        world.step_log.feedback.extend(rows)  # written once per step by the world
         return events

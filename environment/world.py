@@ -117,6 +117,8 @@ class World(mesa.Model):
             for user in self.users:
                 if user.waiting:
                     user.respond()
+            if self.step_log.feedback:
+                self.repo.insert_rows(session, FeedbackRecord, self.step_log.feedback)
             self.target.step()  # the feedback's new ratings
             self.trust.step()  # R-B credit to the neighbours behind each rated item
             self.trust.end_step()  # one R-A sweep; reputation rows
