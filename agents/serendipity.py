@@ -10,17 +10,14 @@ import numpy as np
 
 from agents.base import RatingView, RoleAgent
 from agents.messages import Candidates, Recommendations, RecommendedItem
-from models.components import (
-    cooccurrence,
-    inverse_user_frequency,
-    minmax_within,
-    novelty_score,
-    npmi_max,
-    percentile_within,
-    relevance01,
-    unexpectedness01,
+from models.components import cooccurrence
+from models.fuzzy import default_rule_base, firing_strengths
+from models.pipeline_items import (
+    Assessment,
+    SerendipityOptions,
+    assess_candidates,
+    rank_candidates,
 )
-from models.fuzzy import default_rule_base, firing_strengths, serendipity_exact
 from storage.tables import RecommendationRecord
 
 if TYPE_CHECKING:
@@ -38,6 +35,7 @@ class SerendipityAgent(RoleAgent):
             data.n_users, data.n_items, None
         )  # every domain: histories span them
         self.rule_base = default_rule_base()
+        self.options = SerendipityOptions.of(model.recommender)
         self._co = None
 
     def step(self) -> None:
@@ -53,9 +51,7 @@ class SerendipityAgent(RoleAgent):
         self.done(envelopes)
 
     def _assess(self, msgs: list[Candidates], request_ids: dict[int, int]) -> None:
-        cfg = self.model.recommender
-        data = self.model.data
-        n_items = data.n_items
+        n_items = self.model.data.n_items
         B = len(msgs)
         mask = np.zeros((B, n_items), dtype=bool)
         support = np.zeros((B, n_items))
@@ -67,57 +63,39 @@ class SerendipityAgent(RoleAgent):
             support[b, items] = m.support
             rel[b, items] = m.relevance
             pred[b, items] = m.prediction
-        n_neigh = np.asarray([m.n_neighbours for m in msgs], dtype=float)
-
-        counts = self.view.item_counts()
-        n_users = int((self.view.row_counts() > 0).sum())
-        iuf = inverse_user_frequency(counts, max(n_users, 1))
-        if cfg.novelty == "neighbourhood":
-            ns = novelty_score(support, n_neigh, iuf)
-        else:  # FORMULAS 7 fallback: strictly "less popular -> more novel"
-            ns = np.broadcast_to(iuf / np.log(max(n_users, 2)), mask.shape)
-        nov = (
-            percentile_within(ns, mask)
-            if cfg.novelty_input == "percentile"
-            else minmax_within(ns, mask)
+        scores = assess_candidates(
+            mask,
+            support,
+            rel,
+            pred,
+            np.asarray([m.n_neighbours for m in msgs], dtype=float),
+            self.view.item_counts(),
+            int((self.view.row_counts() > 0).sum()),
+            self._co,
+            [self.view.history(m.user) for m in msgs],
+            self.model.data.scale,
+            self.options,
+            self.rule_base,
         )
-        nov = np.where(mask, np.nan_to_num(nov, nan=0.0), np.nan)
-        rel01 = relevance01(rel, data.scale)
-        histories = [self.view.history(m.user) for m in msgs]
-        # ``une`` (FORMULAS 9) is what the list records and the metrics use; ``une_in`` is
-        # the fuzzy system's input, optionally rescaled within the candidates.
-        une = unexpectedness01(npmi_max(self._co, max(n_users, 1), mask, histories))
-        une_in = une
-        if cfg.unexpectedness_input == "percentile":
-            une_in = np.where(mask, np.nan_to_num(percentile_within(une, mask), nan=0.0), np.nan)
-
-        rows, cols = np.nonzero(mask)
-        z = np.full((B, n_items), np.nan)
-        z[rows, cols] = serendipity_exact(
-            nov[rows, cols], rel01[rows, cols], une_in[rows, cols], self.rule_base
+        ranked = rank_candidates(
+            scores.score, scores.serendipity, mask, self.model.list_length, self.options
         )
-        score = z if cfg.scorer == "fuzzy" else pred
-        self._publish(msgs, request_ids, mask, score, z, pred, rel01, nov, une, une_in)
+        self._publish(msgs, request_ids, ranked, pred, scores)
 
-    def _rank(self, items: np.ndarray, score: np.ndarray, z: np.ndarray) -> np.ndarray:
-        cfg = self.model.recommender
-        order = np.lexsort((items, -score))
-        if cfg.scorer == "fuzzy":
-            passing = z[order] >= cfg.selection_threshold
-            order = (
-                np.concatenate([order[passing], order[~passing]])
-                if cfg.fill_list
-                else order[passing]
-            )
-        return order[: self.model.list_length]
-
-    def _publish(self, msgs, request_ids, mask, score, z, pred, rel01, nov, une, une_in) -> None:
+    def _publish(
+        self,
+        msgs: list[Candidates],
+        request_ids: dict[int, int],
+        ranked: np.ndarray,
+        pred: np.ndarray,
+        scores: Assessment,
+    ) -> None:
         step, run = self.model.step_no, self.model.run_id
+        score, z, rel01 = scores.score, scores.serendipity, scores.relevance
+        nov, une, une_in = scores.novelty, scores.unexpectedness, scores.unexpectedness_input
         records = []
         for b, m in enumerate(msgs):
-            items = np.flatnonzero(mask[b])
-            order = self._rank(items, score[b, items], z[b, items])
-            chosen = items[order]
+            chosen = ranked[b][ranked[b] >= 0]
             fired = firing_strengths(
                 nov[b, chosen], rel01[b, chosen], une_in[b, chosen], self.rule_base
             )

@@ -14,7 +14,7 @@ import numpy as np
 
 from agents.base import RoleAgent
 from agents.messages import Feedback, LocalNeighbours, RemoteNeighbours, TrustedNeighbours
-from models.cf import cross_domain_similarity
+from models.pipeline import NeighbourOptions, neighbour_evidence, select_neighbours
 from models.trust import TrustState
 from storage.tables import ReputationRecord, TrustRecord
 
@@ -33,6 +33,7 @@ class TrustAgent(RoleAgent):
     def __init__(self, model: World) -> None:
         super().__init__(model, NAME)
         self.state_ = TrustState(model.data.n_users, model.recommender.trust)
+        self.options = NeighbourOptions.of(model.recommender)
 
     def step(self) -> None:
         envelopes = self.inbox()
@@ -54,7 +55,6 @@ class TrustAgent(RoleAgent):
         self.done(envelopes)
 
     def _select(self, local: LocalNeighbours, remote: list[RemoteNeighbours]) -> None:
-        cfg = self.model.recommender
         ids = np.unique(
             np.concatenate(
                 [np.asarray(local.neighbours, dtype=np.int64)]
@@ -67,57 +67,38 @@ class TrustAgent(RoleAgent):
             return
 
         def aligned(src_ids: list[int], values: list[Any]) -> np.ndarray:
-            out = np.full(len(ids), np.nan)
+            out = np.full((1, len(ids)), np.nan)
             if src_ids:
                 pos = np.searchsorted(ids, np.asarray(src_ids, dtype=np.int64))
-                out[pos] = np.asarray(values, dtype=float)
+                out[0, pos] = np.asarray(values, dtype=float)
             return out
 
         sim_t = aligned(local.neighbours, [np.nan if s is None else s for s in local.similarity])
-        sims_s = [aligned(r.neighbours, r.similarity) for r in remote]
-        cors = [r.correlation for r in remote]
-        sim = cross_domain_similarity(sim_t[None, :], [s[None, :] for s in sims_s], cors)[0]
-        co = np.nan_to_num(aligned(local.neighbours, local.co_counts))
-        n_rated = local.n_rated
-        for r, s in zip(remote, sims_s, strict=True):
-            co += np.nan_to_num(aligned(r.neighbours, r.co_counts))
-            n_rated += r.n_rated
-            del s
-        conf = co / n_rated if n_rated > 0 else np.zeros(len(ids))
+        sim, conf = neighbour_evidence(
+            sim_t,
+            [aligned(r.neighbours, r.similarity) for r in remote],
+            [r.correlation for r in remote],
+            aligned(local.neighbours, local.co_counts),
+            [aligned(r.neighbours, r.co_counts) for r in remote],
+            np.array([local.n_rated + sum(r.n_rated for r in remote)]),
+        )
         x = np.full(len(ids), local.user, dtype=np.int64)
         before = self.state_.trust(x, ids)
-        tau = self.state_.observe(x, ids, sim, conf)
+        tau = self.state_.observe(x, ids, sim[0], conf[0])
         self._log_trust(x, ids, before, tau, "init", only_new=True)
 
-        simz = np.nan_to_num(sim, nan=0.0)
-        keep = simz > 0
-        rank_key = self._rank_key(simz, tau)
-        order = np.lexsort((ids, -rank_key))
-        order = order[keep[order]][: cfg.neighbours]
-        is_remote = np.isnan(sim_t[order])
+        chosen = select_neighbours(sim, tau[None, :], self.options)
+        order = chosen.index[0]
+        kept = order >= 0
+        order = order[kept]
         self._post(
             local,
             ids[order],
-            self._weights(simz[order], tau[order]),
-            simz[order],
-            tau[order],
-            is_remote,
+            chosen.weights[0, kept],
+            chosen.similarity[0, kept],
+            chosen.trust[0, kept],
+            np.isnan(sim_t[0, order]),
         )
-
-    def _rank_key(self, sim: np.ndarray, tau: np.ndarray) -> np.ndarray:
-        cfg = self.model.recommender
-        if cfg.kind == "cf" or cfg.neighbour_rank == "similarity":
-            return sim
-        if cfg.neighbour_rank == "sim_trust":
-            return sim * (cfg.trust_epsilon + tau)
-        # threshold: trusted users first (by similarity), the rest after them.
-        return sim + 2.0 * (tau >= cfg.trust.theta)
-
-    def _weights(self, sim: np.ndarray, tau: np.ndarray) -> np.ndarray:
-        if self.model.recommender.weight == "harmonic" and self.model.recommender.kind != "cf":
-            denom = sim + tau
-            return np.where(denom > 0, 2.0 * sim * tau / np.where(denom > 0, denom, 1.0), 0.0)
-        return sim
 
     def _post(
         self,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlmodel import select
 
+from environment.trust_eval import trust_auc
 from models import metrics as m
 from storage.repository import Repository
 from storage.tables import FeedbackRecord, MetricRecord, RecommendationRecord
@@ -40,7 +41,14 @@ DESCRIPTIONS = {
     "coverage": "share of the target catalogue recommended so far",
     "mean_trust": "mean trust over the known (truster, trustee) pairs",
     "mean_reputation": "mean reputation of the present users",
+    "trust_auc": "AUC of learned trust for real trust edges against random pairs (Ciao)",
+    "pushed_share": "share of recommended items that are attackers' pushed items",
 }
+
+# Whole-run rows that repeat the final step's value (state, not events).
+FINAL_STEP_METRICS = ("coverage", "mean_trust", "mean_reputation", "trust_auc")
+# Negative pairs drawn per step for trust_auc.
+AUC_NEGATIVES = 20_000
 
 
 def _frames(world: World) -> pd.DataFrame:
@@ -103,6 +111,8 @@ def step_metrics(world: World) -> dict[MetricKey, float | None]:
         users_mask = _group_mask(rec_users, cold, group)
         world_cover[group][rec_items[users_mask]] = True
         values[("coverage", group)] = float(world_cover[group].sum() / max(n_target, 1))
+        if data.pushed_items.size:
+            values[("pushed_share", group)] = pushed_share(rec_items[users_mask], data.pushed_items)
         if df.empty:
             values[("requests", group)] = 0.0
             continue
@@ -139,8 +149,14 @@ def _relevant_counts(world: World, df: pd.DataFrame) -> dict[int, int]:
     return out
 
 
+def pushed_share(items: np.ndarray, pushed: np.ndarray) -> float | None:
+    """Share of recommended ``items`` that are pushed items; None without recommendations."""
+    items = np.asarray(items, dtype=np.int64)
+    return float(np.isin(items, pushed).mean()) if items.size else None
+
+
 def _trust_metrics(world: World, values: dict[MetricKey, float | None]) -> None:
-    x, _, tau = world.trust.state_.pairs()
+    x, y, tau = world.trust.state_.pairs()
     rep = world.trust.state_.reputation
     data = world.data
     present = world.present
@@ -155,6 +171,13 @@ def _trust_metrics(world: World, values: dict[MetricKey, float | None]) -> None:
         values[("mean_reputation", group)] = float(rep[umask].mean()) if umask.any() else None
     if (data.user_kind == 1).any():
         values[("mean_reputation", "adversarial")] = float(rep[data.user_kind == 1].mean())
+    if data.trust_edges is not None:
+        # The same generator every step: while the present users stay the same, so do the
+        # negative pairs, and the curve moves only with the learned trust.
+        rng = np.random.default_rng(world.run_cfg.seed)
+        values[("trust_auc", "all")] = trust_auc(
+            x, y, tau, data.trust_edges, data.n_users, rng, AUC_NEGATIVES, present
+        )
 
 
 def run_metrics(
@@ -212,9 +235,14 @@ def run_metrics(
         vals["f1"] = 2 * p * r / (p + r) if np.isfinite(p + r) and (p + r) > 0 else float("nan")
         vals["requests"] = float(req.sum())
         final = g[g["step"] == last].set_index("name")["value"]
-        for name in ("coverage", "mean_trust", "mean_reputation"):
+        for name in FINAL_STEP_METRICS:
             if name in final.index:
                 vals[name] = final[name]
+        if data.pushed_items.size and not recs.empty:
+            listed = recs[_group_mask(recs["user_id"].to_numpy(), data.cold_start, group)]
+            share = pushed_share(listed["item_id"].to_numpy(), data.pushed_items)
+            if share is not None:
+                vals["pushed_share"] = share
         for name, v in vals.items():
             value = None if v is None or not np.isfinite(v) else float(v)
             rows.append(

@@ -28,6 +28,8 @@ SUMMARY_METRICS = (
     "mean_trust",
     "mean_reputation",
 )
+# Shown only when a run has them: trust against a real trust network, shilling exposure.
+OPTIONAL_METRICS = ("trust_auc", "pushed_share")
 LIVE_METRICS = ("mae", "hit_rate", "serendipity", "unexpectedness", "acceptance", "mean_trust")
 
 
@@ -44,7 +46,8 @@ def summary_table(
     for r in results:
         for g in groups:
             t.add_column(f"{r.name}\n{g}", justify="right")
-    for name in ("requests", *SUMMARY_METRICS):
+    optional = [m for m in OPTIONAL_METRICS if any((m, "all") in r.metrics for r in results)]
+    for name in ("requests", *SUMMARY_METRICS, *optional):
         t.add_row(name, *[fmt(r.metrics.get((name, g))) for r in results for g in groups])
     if any(("mean_reputation", "adversarial") in r.metrics for r in results):
         row = ["reputation (attackers)"]
