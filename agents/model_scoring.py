@@ -25,8 +25,7 @@ from models.scoring import InteractionData, Scorer
 log = logging.getLogger(__name__)
 
 ScorerFactory = Callable[[], Scorer]
-NEEDS_LABELS = ("serencdr", "serendiff")  # trained on serendipitous positives
-MIN_LABELS = 10
+MIN_LABELS = 10  # serendipitous finds a label-trained scorer waits for before its first fit
 
 
 class ModelScoring:
@@ -37,6 +36,7 @@ class ModelScoring:
         name: str,
         factory: ScorerFactory,
         *,
+        needs_labels: bool,
         retrain_every: int,
         seed: int,
         device: str,
@@ -46,6 +46,7 @@ class ModelScoring:
     ) -> None:
         self.name = name
         self.factory = factory
+        self.needs_labels = needs_labels
         self.retrain_every = retrain_every
         self.seed = seed
         self.device = device
@@ -75,12 +76,13 @@ class ModelScoring:
         """Fit when due and possible; returns True when a new model was trained."""
         if not self.due(step):
             return False
-        if self.name in NEEDS_LABELS and len(self.label_users) < MIN_LABELS:
+        if self.needs_labels and len(self.label_users) < MIN_LABELS:
             return False
         labels = None
         if self.label_users:
             labels = sp.csr_matrix(
-                (np.ones(len(self.label_users)), (self.label_users, self.label_items)), shape=ratings.shape
+                (np.ones(len(self.label_users)), (self.label_users, self.label_items)),
+                shape=ratings.shape,
             )
             labels.data[:] = 1.0  # duplicates summed by the constructor
         data = InteractionData(
@@ -95,7 +97,13 @@ class ModelScoring:
         self.scorer = scorer
         self.fitted_step = step
         self.fits += 1
-        log.info("%s trained at step %d on %d ratings, %d labels", self.name, step, ratings.nnz, len(self.label_users))
+        log.info(
+            "%s trained at step %d on %d ratings, %d labels",
+            self.name,
+            step,
+            ratings.nnz,
+            len(self.label_users),
+        )
         return True
 
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -49,6 +49,8 @@ class UserAgent(RoleAgent):
             fb = Feedback(user=self.user, events=events)
             self.post("target", fb)
             self.post("trust", fb)
+            if self.model.serendipity.wants_feedback:  # a deep scorer learns from the finds
+                self.post("serendipity", fb)
         self.waiting = False
         self.done(envelopes)
 

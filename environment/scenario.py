@@ -98,6 +98,10 @@ WorldConfig = Annotated[
 ]
 
 
+# Deep scorers the serendipity agent can plug in (models/, built by environment/ranking_scorers.py).
+DEEP_SCORERS = ("vae", "vae_cold", "serencdr", "serendiff", "purs")
+
+
 class RecommenderConfig(Strict):
     """One recommender variant: TFCDSRS or the target-only collaborative-filtering baseline."""
 
@@ -142,9 +146,22 @@ class RecommenderConfig(Strict):
         description="fuzzy input: une = (1 - max NPMI)/2 as is (FORMULAS 9, literal), or its "
         "percentile among the user's candidates, like novelty (the default; README ablation)",
     )
-    scorer: Literal["fuzzy", "prediction"] = Field(
-        "fuzzy", description="fuzzy: Mamdani serendipity; prediction: rank by predicted rating"
+    scorer: Literal["fuzzy", "prediction", "blend", *DEEP_SCORERS] = Field(  # type: ignore[valid-type]
+        "fuzzy",
+        description="fuzzy: Mamdani serendipity (the paper); prediction: rank by predicted rating; "
+        "a deep model's name: rank by that trained model's score; blend: the model's score "
+        "(its percentile among the candidates) replaces the fuzzy relevance input",
     )
+    model: Literal[*DEEP_SCORERS] = Field(  # type: ignore[valid-type]
+        "vae", description="the deep model that scorer: blend feeds into the fuzzy system"
+    )
+    retrain_every: int = Field(
+        5,
+        ge=0,
+        description="retrain the deep model every this many steps on the feedback so far (0: once)",
+    )
+    model_epochs: int | None = Field(None, ge=1, description="override the deep model's epochs")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     trust: TrustConfig = TrustConfig()
 
     @model_validator(mode="after")
@@ -156,6 +173,13 @@ class RecommenderConfig(Strict):
     @property
     def cross_domain(self) -> bool:
         return self.kind == "tfcdsrs"
+
+    @property
+    def deep_model(self) -> str | None:
+        """The deep model the serendipity agent trains, if any."""
+        if self.scorer == "blend":
+            return self.model
+        return self.scorer if self.scorer in DEEP_SCORERS else None
 
 
 class RunConfig(Strict):
@@ -201,6 +225,34 @@ class EvaluationConfig(Strict):
     negatives: int = Field(99, ge=1, description="sampled negatives per test user (ranking)")
     epochs: int | None = Field(None, ge=1, description="override every deep scorer's epochs")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    settings: list[Literal["relevance", "serendipity", "cold_start"]] = Field(
+        ["relevance", "serendipity", "cold_start"],
+        min_length=1,
+        description="ranking protocol: held-out liked item, held-out serendipitous item, "
+        "users with all target ratings hidden",
+    )
+    seeds: int = Field(
+        1, ge=1, description="ranking protocol: repeats with seeds run.seed, run.seed+1, ..."
+    )
+    max_users: int | None = Field(
+        None, ge=1, description="ranking protocol: at most this many test users per setting"
+    )
+    cold_start_share: float = Field(
+        0.2, gt=0.0, lt=1.0, description="share of users whose target ratings are hidden"
+    )
+    serendipity_labels: Literal["target", "all"] = Field(
+        "target",
+        description="ranking protocol: ground-truth serendipity labels on target ratings only, "
+        "or on every domain's (SerenCDR's source side then trains too)",
+    )
+    checkpoints: bool = Field(
+        True, description="ranking protocol: save each trained scorer beside the run"
+    )
+    model_size: Literal["auto", "small", "medium", "large"] = Field(
+        "auto",
+        description="ranking protocol: deep model sizes from the number of users (auto), or a "
+        "fixed tier (large: the papers' sizes)",
+    )
 
 
 class OutputConfig(Strict):

@@ -12,6 +12,7 @@ A step (ARCHITECTURE.md section 2):
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import numpy as np
 from sqlmodel import select
 
 from agents.messages import MESSAGE_KINDS
+from agents.model_scoring import ModelScoring
 from agents.neighbourhood import NeighbourhoodAgent
 from agents.serendipity import SerendipityAgent
 from agents.source_domain import SourceDomainAgent
@@ -29,6 +31,7 @@ from agents.target_domain import TargetDomainAgent
 from agents.trust import TrustAgent
 from agents.user import UserAgent
 from environment.metrics import step_metrics
+from environment.ranking_scorers import SPECS, build_scorer, scale_defaults
 from environment.scenario import RecommenderConfig, RunConfig
 from environment.traits import TraitsConfig
 from environment.world_data import WorldData
@@ -93,7 +96,7 @@ class World(mesa.Model):
         self.target = TargetDomainAgent(self, self.source_names)
         self.trust = TrustAgent(self)
         self.neighbourhood = NeighbourhoodAgent(self)
-        self.serendipity = SerendipityAgent(self)
+        self.serendipity = SerendipityAgent(self, _model_scoring(data, recommender, run))
         order = np.argsort(data.history.users, kind="stable")
         bounds = np.searchsorted(data.history.users[order], np.arange(data.n_users + 1))
         self.users = [
@@ -121,6 +124,8 @@ class World(mesa.Model):
                 self.repo.insert_rows(session, FeedbackRecord, self.step_log.feedback)
             self.target.step()  # the feedback's new ratings
             self.trust.step()  # R-B credit to the neighbours behind each rated item
+            if self.serendipity.wants_feedback:
+                self.serendipity.step()  # serendipitous finds: the deep scorer's labels
             self.trust.end_step()  # one R-A sweep; reputation rows
             self._metrics()
             self.bus.flush(session)
@@ -165,7 +170,7 @@ class World(mesa.Model):
 
     # ----------------------------------------------------------------- resume
     def _save_state(self, session: Any) -> None:
-        for agent in [self.trust, *self.sources]:
+        for agent in [self.trust, *self.sources, self.serendipity]:
             self.repo.save_agent_state(
                 session, self.run_id, agent.name, self.step_no, _pack(agent.state())
             )
@@ -180,7 +185,7 @@ class World(mesa.Model):
     def restore(self, last_step: int) -> None:
         """Continue after ``last_step``: agent snapshots, generators, users' histories."""
         states = self.repo.load_agent_states(self.run_id)
-        for agent in [self.trust, *self.sources]:
+        for agent in [self.trust, *self.sources, self.serendipity]:
             if agent.name in states:
                 agent.restore(_unpack(states[agent.name][1]))
         if WORLD_STATE in states:
@@ -205,6 +210,25 @@ class World(mesa.Model):
         for u, i in recs:
             self.covered["all"][i] = True
             self.covered["cold" if self.data.cold_start[u] else "warm"][i] = True
+
+
+def _model_scoring(data: WorldData, rec: RecommenderConfig, run: RunConfig) -> ModelScoring | None:
+    """The deep scorer the serendipity agent plugs in, sized for this world (None: fuzzy only)."""
+    name = rec.deep_model
+    if name is None:
+        return None
+    scale = scale_defaults(data.n_users, data.n_items)
+    return ModelScoring(
+        name,
+        functools.partial(build_scorer, name, scale, rec.model_epochs),
+        needs_labels=SPECS[name].uses_labels,
+        retrain_every=rec.retrain_every,
+        seed=run.seed,
+        device=rec.device,
+        item_domain=data.item_domain,
+        target_domain=data.target_domain,
+        like_threshold=data.like_threshold,
+    )
 
 
 def _pack(arrays: dict[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ def scoring(name: str = "popularity", every: int = 3) -> ModelScoring:
     return ModelScoring(
         name,
         PopularityScorer,
+        needs_labels=name == "serencdr",
         retrain_every=every,
         seed=5,
         device="cpu",
