@@ -10,7 +10,6 @@ AUC above 0.5 says that trusted pairs are more often candidates, more trusted, o
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 _MAX_DRAWS = 64  # rounds of negative sampling before giving up on a (nearly) complete graph
 
@@ -29,6 +28,10 @@ def mann_whitney_auc(positive: np.ndarray, negative: np.ndarray) -> float:
     neg = np.asarray(negative, dtype=np.float64).ravel()
     if pos.size == 0 or neg.size == 0:
         return float("nan")
+    from scipy.stats import (
+        rankdata,  # scipy.stats costs ~1 s to import; only Ciao-like runs need it
+    )
+
     ranks = rankdata(np.concatenate([pos, neg]))  # ties get their average rank
     u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
     return float(u / (pos.size * neg.size))

@@ -31,7 +31,6 @@ from agents.target_domain import TargetDomainAgent
 from agents.trust import TrustAgent
 from agents.user import UserAgent
 from environment.metrics import step_metrics
-from environment.ranking_scorers import SPECS, build_scorer, scale_defaults
 from environment.scenario import RecommenderConfig, RunConfig
 from environment.traits import TraitsConfig
 from environment.world_data import WorldData
@@ -217,6 +216,9 @@ def _model_scoring(data: WorldData, rec: RecommenderConfig, run: RunConfig) -> M
     name = rec.deep_model
     if name is None:
         return None
+    # torch and the model families load only when a run plugs a model in
+    from environment.ranking_scorers import SPECS, build_scorer, scale_defaults
+
     scale = scale_defaults(data.n_users, data.n_items)
     return ModelScoring(
         name,

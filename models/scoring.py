@@ -12,11 +12,13 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-import torch
+
+if TYPE_CHECKING:  # torch loads only when a model is used, not for every fuzzy-only run
+    import torch
 
 ProgressFn = Callable[[int, int], None]  # (done, total) epochs
 
@@ -66,6 +68,8 @@ class InteractionData:
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` picks CUDA when present, else the CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
