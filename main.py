@@ -205,9 +205,17 @@ def report(
         str | None,
         typer.Option(help="steps of the trust-network snapshots, e.g. 0,10 (default: first,last)"),
     ] = None,
+    portraits: Annotated[
+        str | None,
+        typer.Option(
+            help="user ids, e.g. 3,17: draw each user's SerenDiff portrait (runs with scorer serendiff)"
+        ),
+    ] = None,
 ) -> None:
     """Tables and PNG plots of a run database: metrics per step, trust and reputation by user
-    type, the cold-start curve, the accuracy-serendipity trade-off, trust-network snapshots."""
+    type, the cold-start curve, the accuracy-serendipity trade-off, trust-network snapshots,
+    and (--portraits) users' history portraits with the zone SerenDiff generated."""
+    from environment.portraits import PortraitError, draw_portraits
     from environment.report import ReportError, build_report, default_report_folder, parse_steps
 
     try:
@@ -215,10 +223,17 @@ def report(
     except ValueError as err:
         raise _fail(str(err), EXIT_BAD_INPUT) from None
     try:
-        rep = build_report(
-            database, out or default_report_folder(database), snapshot_steps=snapshot_steps
-        )
-    except ReportError as err:
+        portrait_users = [int(u) for u in portraits.split(",") if u.strip()] if portraits else []
+    except ValueError:
+        raise _fail(
+            f"--portraits {portraits!r}: expected user ids like 3,17", EXIT_BAD_INPUT
+        ) from None
+    folder = out or default_report_folder(database)
+    try:
+        rep = build_report(database, folder, snapshot_steps=snapshot_steps)
+        if portrait_users:
+            rep.files.extend(draw_portraits(database, portrait_users, folder))
+    except (ReportError, PortraitError) as err:
         raise _fail(str(err)) from None
     for table in rep.tables:
         console.print(table)
