@@ -25,8 +25,11 @@ from models.baselines import (
     UserCFScorer,
     user_similarity,
 )
+from models.purs import PURSScorer
+from models.purs_net import PURSConfig
 from models.scoring import InteractionData, Scorer
 from models.serencdr import SerenCDRConfig, SerenCDRScorer
+from models.serendiff import SerenDiffConfig, SerenDiffScorer
 from models.torch_utils import load_checkpoint
 from models.vae import CrossDomainVAEConfig, CrossDomainVAEScorer
 from tests.models.conftest import SyntheticWorld
@@ -43,6 +46,17 @@ class ScorerCase:
 
 _VAE = {"hidden_dim": 16, "latent_dim": 4, "epochs": 2, "batch_size": 64}
 _CDR = {"input_dim": 16, "latent_dim": 8, "epochs": 2, "pairs_per_user": 8, "aux_per_user": 8}
+
+_DIFF = dict(
+    embedding_dim=8,
+    width=16,
+    time_dim=32,
+    groups=4,
+    epochs=2,
+    timesteps=50,
+    sample_steps=4,
+    batch_size=64,
+)
 
 SCORER_CASES: list[ScorerCase] = [
     ScorerCase("popularity", PopularityScorer, stochastic=False),
@@ -64,6 +78,8 @@ SCORER_CASES: list[ScorerCase] = [
     ScorerCase(
         "vae_merged", lambda: CrossDomainVAEScorer(CrossDomainVAEConfig(**_VAE, mode="merged"))
     ),
+    ScorerCase("serendiff", lambda: SerenDiffScorer(SerenDiffConfig(**_DIFF))),
+    ScorerCase("purs", lambda: PURSScorer(PURSConfig(hidden=16, epochs=1, batch_size=128))),
 ]
 
 
