@@ -124,14 +124,15 @@ def _bpr(s: ScaleDefaults, epochs: int | None) -> Scorer:
     return BPRMFScorer(BPRMFConfig(dim=s.bpr_dim, epochs=epochs or s.bpr_epochs))
 
 
-def _lazy(module: str, scorer: str, config: str) -> Builder:
-    """A builder that imports ``module`` when called (its default config, epochs overridden)."""
+def _lazy(module: str, scorer: str, config: str, **extra: Any) -> Builder:
+    """A builder that imports ``module`` when called (its default config plus ``extra``,
+    epochs overridden)."""
 
     def build(s: ScaleDefaults, epochs: int | None) -> Scorer:
         mod = importlib.import_module(module)
         cfg_cls = getattr(mod, config)
         fields = getattr(cfg_cls, "model_fields", {})
-        cfg = cfg_cls(epochs=epochs) if epochs and "epochs" in fields else cfg_cls()
+        cfg = cfg_cls(**extra, **({"epochs": epochs} if epochs and "epochs" in fields else {}))
         out: Scorer = getattr(mod, scorer)(cfg)
         return out
 
@@ -177,6 +178,19 @@ SPECS: dict[str, ScorerSpec] = {
             True,
             description="SerenDiff (conditional diffusion)",
         ),
+        # The paper's ablation of the user representation (portrait vs embedding vs sequence).
+        ScorerSpec(
+            "serendiff_embedding",
+            _lazy("models.serendiff", "SerenDiffScorer", "SerenDiffConfig", user_repr="embedding"),
+            True,
+            description="SerenDiff conditioned on a user embedding",
+        ),
+        ScorerSpec(
+            "serendiff_sequence",
+            _lazy("models.serendiff", "SerenDiffScorer", "SerenDiffConfig", user_repr="sequence"),
+            True,
+            description="SerenDiff conditioned on the history sequence",
+        ),
         ScorerSpec(
             "purs",
             _lazy("models.purs", "PURSScorer", "PURSConfig"),
@@ -185,7 +199,12 @@ SPECS: dict[str, ScorerSpec] = {
     )
 }
 
-LAZY_MODULES = {"serendiff": "models.serendiff", "purs": "models.purs"}
+LAZY_MODULES = {
+    "serendiff": "models.serendiff",
+    "serendiff_embedding": "models.serendiff",
+    "serendiff_sequence": "models.serendiff",
+    "purs": "models.purs",
+}
 
 
 def unavailable_reason(name: str) -> str | None:
@@ -199,7 +218,7 @@ def unavailable_reason(name: str) -> str | None:
         mod = importlib.import_module(module)
     except ImportError as err:
         return f"{name}: {module} cannot be imported ({err})"
-    cls = {"serendiff": "SerenDiffScorer", "purs": "PURSScorer"}[name]
+    cls = "PURSScorer" if name == "purs" else "SerenDiffScorer"
     if not hasattr(mod, cls):
         return f"{name}: {module} has no {cls}"
     return None

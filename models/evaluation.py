@@ -49,6 +49,8 @@ class LeaveOneOutSplit:
             # Filter stored entries by position, not by value: a stored 0 (a timestamp at
             # step 0, say) must survive.
             coo = sp.coo_matrix(mat)
+            if coo.nnz == 0:  # fancy indexing with empty arrays returns a matrix, not a vector
+                return sp.csr_matrix(coo)
             hidden = np.asarray(self.hidden[coo.row, coo.col]).ravel().astype(bool)
             keep = ~hidden
             return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
