@@ -1,6 +1,8 @@
 """The neighbourhood agent: predicts the user's ratings of unseen target items from the
 final neighbourhood (Resnick, FORMULAS.md section 6) and passes on the candidates
-p_{x,i} >= theta_p with their relevance (section 8) and neighbour support (section 7)."""
+p_{x,i} >= theta_p with their relevance (section 8), neighbour support (section 7) and the
+neighbours to credit for each (``TrustConfig.credit``: by default those who pushed its
+prediction up)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import numpy as np
 
 from agents.base import RatingView, RoleAgent
 from agents.messages import Candidates, TrustedNeighbours
-from models.cf import neighbourhood_scores, top_contributors, user_means
+from models.cf import neighbourhood_scores, user_means
+from models.trust_credit import top_contributors
 
 if TYPE_CHECKING:
     from environment.world import World
@@ -81,7 +84,15 @@ class NeighbourhoodAgent(RoleAgent):
                 relevance = np.concatenate([relevance, fb])
                 support = np.concatenate([support, np.zeros(len(extra), dtype=support.dtype)])
             contributors = (
-                top_contributors(R, neighbours, weights, b, items, limit=CONTRIBUTORS_PER_ITEM)
+                top_contributors(
+                    R,
+                    neighbours,
+                    weights,
+                    b,
+                    items,
+                    limit=CONTRIBUTORS_PER_ITEM,
+                    only=cfg.trust.credit,
+                )
                 if len(items)
                 else []
             )

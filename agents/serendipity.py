@@ -107,7 +107,10 @@ class SerendipityAgent(RoleAgent):
             rel[b, items] = m.relevance
             pred[b, items] = m.prediction
         model_score = self._model_scores(msgs, mask)
-        options = self.options if model_score is not None else self.fuzzy_options
+        # Only a plugged-in model that is not trained yet falls back to the fuzzy ranking; a
+        # recommender without a model (TFCDSRS fuzzy, CF by prediction) keeps its own options.
+        waiting = self.scoring is not None and model_score is None
+        options = self.fuzzy_options if waiting else self.options
         if model_score is not None and self.model.recommender.scorer == "blend":
             # The model's verdict, as its percentile among the user's candidates, becomes the
             # relevance input (mapped onto the rating scale, which relevance01 maps back).

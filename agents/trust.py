@@ -15,7 +15,7 @@ import numpy as np
 from agents.base import RoleAgent
 from agents.messages import Feedback, LocalNeighbours, RemoteNeighbours, TrustedNeighbours
 from models.pipeline import NeighbourOptions, neighbour_evidence, select_neighbours
-from models.trust import TrustState
+from models.trust_state import TrustState
 from storage.tables import ReputationRecord, TrustRecord
 
 if TYPE_CHECKING:
@@ -123,7 +123,8 @@ class TrustAgent(RoleAgent):
         )
 
     def _credit(self, feedback: list[Feedback]) -> None:
-        """R-B: every neighbour whose rating produced an item the user rated is credited."""
+        """R-B on each rated item for the neighbours named with it (by default the vouchers,
+        who rated it above their own mean; ``TrustConfig.credit``)."""
         xs, ys, liked = [], [], []
         for fb in feedback:
             for ev in fb.events:

@@ -194,7 +194,9 @@ def ra_fixed_point_pairs(
     (``config.reputation_norm``: the pairs known for y, or all n-1 users), ROU^(0) = 0;
     stop when max_y |ROU^(k) - ROU^(k-1)| < tol or k = max_iter. The sparse counterpart of
     ``models.trust.ra_fixed_point``: trust as of a fixed rating matrix, without the
-    simulation's step-by-step sweeps.
+    simulation's step-by-step sweeps. Reputation is the structural mean of §4 whatever
+    ``config.reputation`` says: offline there is no feedback, and feedback-earned reputation
+    (``TrustConfig.reputation``) would be 0 for everyone.
 
     Args:
         truster: (P,) x of each pair, distinct pairs, x != y.

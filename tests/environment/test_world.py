@@ -138,3 +138,17 @@ def test_existing_database_is_not_overwritten_without_asking(tiny, tmp_path: Pat
     con = sqlite3.connect(db)
     assert con.execute("select count(*) from run").fetchone()[0] == 2  # two variants, replaced
     con.close()
+
+
+def test_cf_ranks_by_prediction_and_tfcdsrs_by_fuzzy_score(tiny, tmp_path: Path) -> None:
+    res = run_scenario(tiny, db=str(tmp_path / "r.db"))
+    con = sqlite3.connect(tmp_path / "r.db")
+    for v in res.variants:
+        rows = con.execute(
+            "select step, user_id, score, prediction, serendipity from recommendation where run_id=? order by id",
+            (v.run_id,),
+        ).fetchall()
+        assert rows
+        expected = [r[3] if v.kind == "cf" else r[4] for r in rows]
+        assert [r[2] for r in rows] == expected, v.name
+    con.close()

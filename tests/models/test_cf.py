@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -14,7 +16,6 @@ from models.cf import (
     neighbourhood_scores,
     pearson,
     rating_mask,
-    top_contributors,
     user_means,
 )
 
@@ -161,10 +162,12 @@ ADJ_SUM = -2 / np.sqrt(10)
 # (t0,s0) (5,4)~(4,2) +1; (t0,s1) (5,1)~(2,3) -1; (t1,s0) s0 = (4,4) flat; (t1,s1) (1,5)~(2,3) +1.
 
 
-@pytest.mark.parametrize("chunk", [1, 2048])
+@pytest.mark.parametrize("chunk", [1, 512, 2048])
 def test_domain_correlation_adjusted_cosine(chunk: int) -> None:
     t, s = csr(RT), csr(RS)
     assert domain_correlation(t, s, chunk=chunk) == pytest.approx(ADJ_SUM / 4)
+    # 512 by default: on MovieLens about 4x faster and 15x less memory than 2048
+    assert inspect.signature(domain_correlation).parameters["chunk"].default == 512
     assert domain_correlation(t, s, denominator="all_pairs", chunk=chunk) == pytest.approx(
         ADJ_SUM / 6
     )
@@ -252,19 +255,6 @@ def test_neighbourhood_scores_count_stored_zero_ratings() -> None:
 def test_neighbourhood_scores_rejects_duplicate_neighbours() -> None:
     with pytest.raises(ValueError):
         neighbourhood_scores(csr(RN), np.array([[1, 1]]), np.ones((1, 2)), np.ones(1), (1, 5))
-
-
-def test_top_contributors_order_and_limit() -> None:
-    R = csr(RN)
-    # Row 1: |w| order u1 (1.0), u3 (0.5); i0 u1; i1 u3; i3 both; i2 u1
-    assert top_contributors(R, NEIGHBOURS, WEIGHTS, 1, np.array([0, 1, 3, 2])) == [
-        [1],
-        [3],
-        [1, 3],
-        [1],
-    ]
-    assert top_contributors(R, NEIGHBOURS, WEIGHTS, 1, np.array([3]), limit=1) == [[1]]
-    assert top_contributors(R, NEIGHBOURS, WEIGHTS, 0, np.array([1])) == [[]]
 
 
 def test_agree_counts_in_small_batches_match_dense_count(monkeypatch: pytest.MonkeyPatch) -> None:
