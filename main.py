@@ -46,6 +46,20 @@ def _scenario_or_exit(path: Path) -> Any:
         raise _fail(str(err), EXIT_BAD_INPUT) from None
 
 
+def _overrides_or_exit(sc: Any, overrides: dict[str, Any]) -> Any:
+    """Apply command-line overrides by validating the scenario again; bad values exit 2."""
+    from environment.scenario import ScenarioError, with_overrides
+
+    if not overrides:
+        return sc
+    try:
+        return with_overrides(sc, overrides, source="command line")
+    except ScenarioError as err:
+        for line in err.problems:
+            err_console.print(f"{err.source}: {line}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
 @app.command()
 def validate(scenario: Annotated[Path, typer.Argument(help="scenario YAML file")]) -> None:
     """Check a scenario file; print every problem as `path.to.field: message`."""
@@ -136,7 +150,6 @@ def run(
     """Run a scenario: every recommender variant on the same world, then a summary table."""
     from environment.datasets.common import DataError
     from environment.runner import RunError, run_scenario
-    from environment.scenario import ScenarioError, with_overrides
     from environment.views import summary_table
 
     sc = _scenario_or_exit(scenario)
@@ -149,12 +162,7 @@ def run(
         overrides["output.trace"] = trace
     if quiet:
         overrides["output.trace"] = "quiet"
-    try:
-        sc = with_overrides(sc, overrides, source="command line") if overrides else sc
-    except ScenarioError as err:
-        for line in err.problems:
-            err_console.print(f"{err.source}: {line}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    sc = _overrides_or_exit(sc, overrides)
     logging.basicConfig(level=logging.WARNING if sc.output.trace != "debug" else logging.INFO)
     view = LiveView(sc.run.steps, sc.output.trace)
     try:
@@ -396,7 +404,6 @@ def evaluate(
     from environment.datasets.common import DataError
     from environment.offline_data import EvaluationError
     from environment.runner import build_world
-    from environment.scenario import ScenarioError, with_overrides
 
     sc = _scenario_or_exit(scenario)
     overrides: dict[str, Any] = {}
@@ -408,12 +415,7 @@ def evaluate(
         overrides["evaluation.device"] = device
     if protocol:
         overrides["evaluation.protocols"] = protocol
-    try:
-        sc = with_overrides(sc, overrides, source="command line") if overrides else sc
-    except ScenarioError as err:
-        for line in err.problems:
-            err_console.print(f"{err.source}: {line}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    sc = _overrides_or_exit(sc, overrides)
     folder = out or Path("runs") / f"{sc.name}-evaluate"
     progress = Progress(
         TextColumn("[bold]{task.description}"),

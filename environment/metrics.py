@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     from environment.world_data import WorldData
 
 MetricKey = tuple[str, str]
+# The whole-run metrics every summary, report and comparison table shows, in this order.
+SUMMARY_METRICS: tuple[str, ...] = (
+    "mae",
+    "rmse",
+    "precision",
+    "recall",
+    "f1",
+    "unexpectedness",
+    "serendipity",
+    "hit_rate",
+    "acceptance",
+    "coverage",
+    "mean_trust",
+    "mean_reputation",
+)
 GROUPS = ("all", "cold", "warm")
 
 # name -> (what it is), for tables and the README

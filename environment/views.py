@@ -11,23 +11,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from environment.inspect import MessageLine, UserTrace, summarise
+from environment.metrics import SUMMARY_METRICS
 from environment.runner import VariantResult
 from models.fuzzy import default_rule_base
 
-SUMMARY_METRICS = (
-    "mae",
-    "rmse",
-    "precision",
-    "recall",
-    "f1",
-    "unexpectedness",
-    "serendipity",
-    "hit_rate",
-    "acceptance",
-    "coverage",
-    "mean_trust",
-    "mean_reputation",
-)
 # Shown only when a run has them: trust against a real trust network, shilling exposure.
 OPTIONAL_METRICS = ("trust_auc", "pushed_share")
 LIVE_METRICS = ("mae", "hit_rate", "serendipity", "unexpectedness", "acceptance", "mean_trust")
