@@ -23,7 +23,12 @@ RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed")
 USER_KINDS: tuple[str, ...] = ("honest", "adversarial")
 RATING_ORIGINS: tuple[str, ...] = ("history", "feedback")
 TRUST_CAUSES: tuple[str, ...] = ("init", "sweep", "liked", "disliked")
-METRIC_GROUPS: tuple[str, ...] = ("all", "cold", "warm", "adversarial")  # attackers: reputation only
+METRIC_GROUPS: tuple[str, ...] = (
+    "all",
+    "cold",
+    "warm",
+    "adversarial",
+)  # attackers: reputation only
 
 
 def utcnow() -> datetime:

@@ -39,7 +39,8 @@ class RealWorldOptions(_Strict):
         (1, 10), description="first and last step the late arrivals are spread over"
     )
     traits: TraitsConfig = Field(
-        default_factory=TraitsConfig, description="curiosity, noise and choice of the simulated users"
+        default_factory=TraitsConfig,
+        description="curiosity, noise and choice of the simulated users",
     )
     like_threshold: float = Field(4.0, description="a rating at or above this means 'liked'")
     oracle: OracleConfig = Field(
