@@ -181,7 +181,10 @@ class CsvWorldConfig(RealWorldOptions):
 
     @model_validator(mode="after")
     def _domains(self) -> CsvWorldConfig:
-        explicit = "domain" in self.columns.model_fields_set
+        # A renamed domain column is a promise that it exists; the default name may be absent
+        # (the loader then builds a single-domain world). Decided from the value, not from
+        # model_fields_set, so validating a dumped scenario again gives the same answer.
+        explicit = self.columns.domain != CsvColumns.model_fields["domain"].default
         if explicit and self.columns.domain is not None and self.target_domain is None:
             raise ValueError("target_domain is required when columns.domain is set")
         if self.columns.domain is None and self.target_domain is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from environment.datasets.cleaning import (
     ROW,
@@ -96,7 +97,7 @@ def _read_trust(cfg: CsvWorldConfig, path: str) -> pd.DataFrame:
     raw = read_table(path, path, sep=cfg.delimiter)
     cols = cfg.trust_columns
     require_columns(raw, path, {"truster": cols.truster, "trustee": cols.trustee})
-    value_col = _optional_column(raw, path, cols.value, "value" in cols.model_fields_set, "value")
+    value_col = _optional_column(raw, path, cols.value, _renamed(cols, "value"), "value")
     values = (
         parse_numbers(raw, value_col, path, what="trust value", expected="a number")
         if value_col is not None
@@ -124,9 +125,10 @@ def load_csv(cfg: CsvWorldConfig) -> RatingsDataset:
     raw = read_table(cfg.ratings, display, sep=cfg.delimiter)
     cols = cfg.columns
     require_columns(raw, display, {"user": cols.user, "item": cols.item, "rating": cols.rating})
-    explicit = cols.model_fields_set
-    ts_col = _optional_column(raw, display, cols.timestamp, "timestamp" in explicit, "timestamp")
-    dom_col = _optional_column(raw, display, cols.domain, "domain" in explicit, "domain")
+    ts_col = _optional_column(
+        raw, display, cols.timestamp, _renamed(cols, "timestamp"), "timestamp"
+    )
+    dom_col = _optional_column(raw, display, cols.domain, _renamed(cols, "domain"), "domain")
     lo, hi = cfg.scale
     domain, domain_names, target = _domains(raw, dom_col, cfg.target_domain, display)
     frame = pd.DataFrame(
@@ -180,3 +182,10 @@ def load_csv(cfg: CsvWorldConfig) -> RatingsDataset:
         trust=trust,
         report=report,
     )
+
+
+def _renamed(columns: BaseModel, field: str) -> bool:
+    """An optional column the scenario renamed must exist; one left at its default name may be
+    absent. Decided from the value (not model_fields_set), so a scenario validated again after
+    a command-line override behaves the same."""
+    return getattr(columns, field) != type(columns).model_fields[field].default

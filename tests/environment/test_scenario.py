@@ -78,3 +78,16 @@ def test_overrides_are_validated_again(tiny) -> None:
 def test_digest_changes_with_content(tiny) -> None:
     assert tiny.digest() == parse_scenario(tiny_scenario_data()).digest()
     assert tiny.digest() != with_overrides(tiny, {"run.seed": 4}).digest()
+
+
+def test_csv_world_survives_validation_again(tmp_path: Path) -> None:
+    """Overrides re-validate a dumped scenario: default column names must not turn into
+    'explicitly set' ones (a CSV without domain or timestamp columns stays valid and loads)."""
+    from environment.datasets import load_dataset
+
+    (tmp_path / "r.csv").write_text("user,item,rating\nu1,i1,4\nu1,i2,2\nu2,i1,5\nu2,i3,3\n")
+    data = tiny_scenario_data()
+    data["world"] = {"kind": "csv", "ratings": str(tmp_path / "r.csv"), "scale": [1, 5]}
+    sc = with_overrides(parse_scenario(data), {"run.steps": 2, "output.trace": "quiet"})
+    ds = load_dataset(sc.world)
+    assert ds.single_domain and len(ds.ratings) == 4
