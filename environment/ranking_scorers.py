@@ -166,6 +166,13 @@ SPECS: dict[str, ScorerSpec] = {
             "SerenCDR, no shareable part",
         ),
         ScorerSpec(
+            "serencdr_unrated",
+            _serencdr(unrated_negatives=0.5),
+            True,
+            True,
+            "SerenCDR, half its negatives unrated items",
+        ),
+        ScorerSpec(
             "serencdr_no_align",
             _serencdr(use_alignment=False),
             True,

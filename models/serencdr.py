@@ -144,6 +144,10 @@ class SerenCDRConfig(BaseModel):
     batch_size: int = Field(32, ge=1)  # target users per step
     source_batch_ratio: int = Field(5, ge=1)  # source batch = 5 x target batch
     pairs_per_user: int = Field(50, ge=1)  # (serendipitous, non-serendipitous) pairs
+    # Share of the BPR negatives drawn from the domain's items at random (mostly items the user
+    # never rated) instead of their consumed non-serendipitous items (MODELS.md 1.5 uses only
+    # the latter). An addition, not in the paper: rankings over unrated candidates need it.
+    unrated_negatives: float = Field(0.0, ge=0.0, le=1.0)
     aux_per_user: int = Field(50, ge=1)  # relevant / expected items per user
     expected_frac: float = Field(0.3, gt=0, le=0.5)
     mu: float = Field(1.0, gt=0)  # Dirichlet smoothing of expectedness
@@ -283,7 +287,11 @@ class SerenCDRScorer(Scorer):
             return table.gather(1, torch.as_tensor(local_items, device=self.device))  # (B, n)
 
         pos = sample_row_items(s.seren, users, cfg.pairs_per_user, rng)
-        neg = sample_row_items(s.other, users, cfg.pairs_per_user, rng)
+        n_random = round(cfg.unrated_negatives * cfg.pairs_per_user)
+        neg = sample_row_items(s.other, users, cfg.pairs_per_user - n_random, rng)
+        if n_random:
+            random_items = rng.integers(0, len(s.items), (len(users), n_random))
+            neg = np.concatenate([neg, random_items], axis=1)
         main = bpr_loss(pick(scores, pos), pick(scores, neg))
         if not cfg.use_aux or s.pools is None:
             return main, torch.zeros((), device=self.device)

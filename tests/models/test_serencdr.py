@@ -163,3 +163,21 @@ def test_items_of_an_unmodelled_domain_are_refused(synthetic_world: SyntheticWor
     scorer.fit(dataclasses.replace(data, item_domain=domains), seed=0, device="cpu")
     with pytest.raises(ValueError, match="target and source"):
         scorer.score(np.array([0]), third[None, :2])
+
+
+def test_unrated_negatives_change_training_and_stay_deterministic(
+    synthetic_world: SyntheticWorld,
+) -> None:
+    data = synthetic_world.data
+    users, items = np.array([0, 1, 2]), np.tile(np.arange(10), (3, 1))
+
+    def fitted(share: float) -> np.ndarray:
+        scorer = SerenCDRScorer(SerenCDRConfig(**TINY, epochs=2, unrated_negatives=share))
+        scorer.fit(data, seed=3, device="cpu")
+        return scorer.score(users, items)
+
+    mixed = fitted(0.5)
+    np.testing.assert_array_equal(mixed, fitted(0.5))  # same seed, same scores
+    assert not np.array_equal(mixed, fitted(0.0))  # the negatives really changed
+    with pytest.raises(ValueError):
+        SerenCDRConfig(unrated_negatives=1.5)
