@@ -26,24 +26,12 @@ from rich.table import Table
 from scipy import stats
 from sqlalchemy import select
 
+from environment.metrics import SUMMARY_METRICS
 from storage.repository import Repository
 from storage.tables import MetricRecord
 
 CONFIDENCE = 0.95
-TABLE_METRICS: tuple[str, ...] = (
-    "mae",
-    "rmse",
-    "precision",
-    "recall",
-    "f1",
-    "unexpectedness",
-    "serendipity",
-    "hit_rate",
-    "acceptance",
-    "coverage",
-    "mean_trust",
-    "mean_reputation",
-)
+TABLE_METRICS: tuple[str, ...] = SUMMARY_METRICS
 RUN_COLUMNS: tuple[str, ...] = ("db", "run_id", "variant", "seed", "name", "group", "value")
 TESTS_NOTE = (
     "paired over databases (same world, same seed): t = paired t-test (scipy ttest_rel), "
