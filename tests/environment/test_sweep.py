@@ -22,10 +22,10 @@ from environment.sweep import (
     parse_grid,
     plan_sweep,
     point_label,
-    ray_runtime_env,
     run_sweep,
     seeds_of,
 )
+from environment.sweep_backends import ray_runtime_env
 
 # 60 users, 30 items per domain, 3 steps: a whole scenario run takes well under a second.
 TINY: dict[str, Any] = {
