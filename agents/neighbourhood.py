@@ -13,6 +13,7 @@ import numpy as np
 from agents.base import RatingView, RoleAgent
 from agents.messages import Candidates, TrustedNeighbours
 from models.cf import neighbourhood_scores, user_means
+from models.pipeline_items import candidate_set
 from models.trust_credit import top_contributors
 
 if TYPE_CHECKING:
@@ -55,34 +56,32 @@ class NeighbourhoodAgent(RoleAgent):
         global_mean = float(R.data.mean()) if R.nnz else float(np.mean(self.model.data.scale))
         item_mean = np.where(rated_any, item_sum / np.maximum(counts, 1), global_mean)
         popularity_order = np.lexsort((self.target_items, -counts))
-        n_list = self.model.list_length
+        popularity_rank = np.empty(len(self.target_items), dtype=np.int64)
+        popularity_rank[popularity_order] = np.arange(len(self.target_items))
+        # Unseen target items, for the whole batch at once (the view's stored pattern).
+        rated = R[users][:, self.target_items]
+        eligible = np.ones(rated.shape, dtype=bool)
+        eligible[np.repeat(np.arange(len(users)), np.diff(rated.indptr)), rated.indices] = False
+        base = means[users]
+        fallback = np.where(np.isfinite(base)[:, None], base[:, None], item_mean[None, :])
+        cands = candidate_set(
+            scores.prediction[:, self.target_items],
+            scores.relevance[:, self.target_items],
+            scores.support[:, self.target_items],
+            eligible,
+            popularity_rank,
+            fallback,
+            cfg.prediction_threshold,
+            cfg.max_candidates,
+            self.model.list_length,
+        )
 
         for b, m in enumerate(msgs):
-            seen = np.zeros(self.model.data.n_items, dtype=bool)
-            seen[self.view.history(m.user)] = True
-            pred = scores.prediction[b, self.target_items]
-            ok = np.isfinite(pred) & (pred >= cfg.prediction_threshold) & ~seen[self.target_items]
-            idx = np.flatnonzero(ok)
-            idx = idx[np.lexsort((self.target_items[idx], -pred[idx]))][: cfg.max_candidates]
+            idx = np.flatnonzero(cands.mask[b])
             items = self.target_items[idx]
-            prediction = pred[idx]
-            relevance = scores.relevance[b, self.target_items][idx]
-            support = scores.support[b, self.target_items][idx]
-            if len(items) < n_list:
-                # Too few neighbourhood candidates (a newcomer, a thin neighbourhood): top up
-                # with popular unseen items at the fallback prediction r̄_x, else the item mean.
-                chosen = np.zeros(len(self.target_items), dtype=bool)
-                chosen[idx] = True
-                extra = popularity_order[
-                    ~chosen[popularity_order] & ~seen[self.target_items][popularity_order]
-                ]
-                extra = extra[: n_list - len(items)]
-                base = means[m.user]
-                fb = item_mean[extra] if not np.isfinite(base) else np.full(len(extra), base)
-                items = np.concatenate([items, self.target_items[extra]])
-                prediction = np.concatenate([prediction, fb])
-                relevance = np.concatenate([relevance, fb])
-                support = np.concatenate([support, np.zeros(len(extra), dtype=support.dtype)])
+            prediction = cands.prediction[b, idx]
+            relevance = cands.relevance[b, idx]
+            support = cands.support[b, idx]
             contributors = (
                 top_contributors(
                     R,
