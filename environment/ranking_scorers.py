@@ -144,7 +144,7 @@ SPECS: dict[str, ScorerSpec] = {
     for s in (
         ScorerSpec("popularity", lambda s, e: PopularityScorer(), description="training counts"),
         ScorerSpec("bpr_mf", _bpr, description="BPR matrix factorisation, all domains"),
-        ScorerSpec("user_cf", lambda s, e: UserCFScorer(), description="Pearson user-kNN"),
+        ScorerSpec("user_cf", lambda s, e: UserCFScorer(), description="Pearson user-kNN vote"),
         ScorerSpec("vae", _vae(mode="cross"), cross_domain=True, description="cross-domain VAE"),
         ScorerSpec("vae_single", _vae(mode="single"), description="target-only VAE"),
         ScorerSpec(

@@ -223,7 +223,7 @@ class BPRMFScorer(Scorer):
 
 
 class UserCFConfig(BaseModel):
-    """User-kNN collaborative filtering with a Resnick (mean-centred) prediction."""
+    """User-kNN collaborative filtering: neighbour vote (ranking) or Resnick (rating) scores."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -231,6 +231,8 @@ class UserCFConfig(BaseModel):
     k: int = Field(30, ge=1)
     min_overlap: int = Field(2, ge=1)  # fewer co-rated items -> similarity 0
     user_batch: int = Field(512, ge=1)
+    # "vote": Σ_v s_uv · 1[v liked i] (top-N kNN); "resnick": mean-centred rating prediction.
+    score: Literal["vote", "resnick"] = "vote"
 
 
 def user_similarity(
@@ -267,18 +269,38 @@ def user_similarity(
 
 
 class UserCFScorer(Scorer):
-    """Resnick user-kNN: r̄_u + Σ_v s_uv (r_vi − r̄_v) / Σ_v |s_uv| over the k most similar users.
+    """User-kNN over the k most similar users with a positive similarity, two scoring rules.
 
-    The k neighbours are chosen once per user (positive similarities only); an item none of
-    them rated scores r̄_u.
+    ``score="vote"`` (default), the top-N user-kNN of Herlocker et al. 1999 / Sarwar et al.
+    2000 and the implicit-feedback kNN baselines of RecBole and Elliot:
+
+        score(u, i) = Σ_{v ∈ N_k(u)} s_uv · w_vi,   w_vi = 1[r_vi ≥ like threshold]
+
+    ``score="resnick"`` (FORMULAS.md 6, Resnick et al. 1994):
+
+        score(u, i) = r̄_u + Σ_{v ∈ R} s_uv (r_vi − r̄_v) / Σ_{v ∈ R} s_uv,   R = N_k(u) ∩ U_i
+
+    (U_i the users who rated i); an item none of the neighbours rated scores r̄_u.
+
+    Why vote for ranking: Resnick predicts a rating, not a preference order. On a candidate
+    list of one held-out positive and mostly unrated negatives, most items were rated by no
+    neighbour and all score exactly r̄_u, so the rank of the positive is decided by tie-breaking;
+    and one neighbour's single rating weighs as much as thirty neighbours' agreement, because
+    the prediction is normalised by the weight of the neighbours who rated the item. The vote
+    grows with the number and similarity of neighbours who liked the item, which is the
+    evidence a top-N list needs; an item no neighbour liked scores 0.
+
+    N_k(u) is chosen once per user from all users (every domain's ratings count in the
+    similarity); s_uv ≤ 0 neighbours get weight 0.
     """
 
     name: ClassVar[str] = "user_cf"
 
     def __init__(self, config: UserCFConfig | None = None) -> None:
         self.config = config or UserCFConfig()
-        self.ratings: sp.csr_matrix | None = None
-        self.means: np.ndarray | None = None
+        self.ratings: sp.csr_matrix | None = None  # (U, I)
+        self.means: np.ndarray | None = None  # (U,)
+        self.like_threshold: float | None = None
 
     def fit(
         self,
@@ -293,46 +315,78 @@ class UserCFScorer(Scorer):
         counts = np.diff(self.ratings.indptr)
         sums = np.asarray(self.ratings.sum(axis=1)).ravel()
         self.means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        self.like_threshold = float(data.like_threshold)
         if progress is not None:
             progress(1, 1)
         return {"epochs": 1.0, "n_users": float(self.ratings.shape[0])}
 
+    def neighbour_weights(self, users: np.ndarray) -> sp.csr_matrix:
+        """(B, U) sparse s_uv over each user's k most similar users, s_uv ≤ 0 dropped."""
+        if self.ratings is None:
+            raise RuntimeError("fit or load the scorer first")
+        cfg = self.config
+        sim = user_similarity(self.ratings, users, cfg.similarity, cfg.min_overlap)  # (B, U)
+        k = min(cfg.k, self.ratings.shape[0] - 1)
+        if k <= 0:
+            return sp.csr_matrix(sim.shape, dtype=np.float64)
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]  # (B, k)
+        w_val = np.maximum(np.take_along_axis(sim, top, axis=1), 0.0)
+        rows = np.repeat(np.arange(len(users)), k)
+        w = sp.csr_matrix((w_val.ravel(), (rows, top.ravel())), shape=sim.shape)
+        w.eliminate_zeros()
+        return w
+
     def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        if self.ratings is None or self.means is None:
+        """users (B,), items (B, C) -> (B, C) vote or Resnick scores (see the class)."""
+        if self.ratings is None or self.means is None or self.like_threshold is None:
             raise RuntimeError("fit or load the scorer first")
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         out = np.empty(items.shape, dtype=np.float64)
-        centred = self.ratings.copy()
-        centred.data -= np.repeat(self.means, np.diff(centred.indptr))
-        rated = self.ratings.astype(bool).astype(np.float64)
-        k = min(self.config.k, self.ratings.shape[0] - 1)
+        if self.config.score == "vote":
+            liked = self.ratings.copy()
+            liked.data = (liked.data >= self.like_threshold).astype(np.float64)
+            liked.eliminate_zeros()
+        else:
+            centred = self.ratings.copy()
+            centred.data -= np.repeat(self.means, np.diff(centred.indptr))
+            rated = self.ratings.astype(bool).astype(np.float64)
         for start in range(0, len(users), self.config.user_batch):
             sl = slice(start, start + self.config.user_batch)
             ub, ib = users[sl], items[sl]
-            sim = user_similarity(self.ratings, ub, self.config.similarity, self.config.min_overlap)
-            top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k > 0 else np.zeros((len(ub), 0))
-            w_val = np.maximum(np.take_along_axis(sim, top, axis=1), 0.0)
-            rows = np.repeat(np.arange(len(ub)), top.shape[1])
-            w = sp.csr_matrix((w_val.ravel(), (rows, top.ravel())), shape=sim.shape)
+            w = self.neighbour_weights(ub)  # (B, U)
             cols, inverse = np.unique(ib, return_inverse=True)
+            inv = inverse.reshape(ib.shape)
+            if self.config.score == "vote":
+                votes = np.asarray((w @ liked[:, cols]).todense())  # (B, C')
+                out[sl] = np.take_along_axis(votes, inv, axis=1)
+                continue
             num = np.asarray((w @ centred[:, cols]).todense())  # (B, C')
             den = np.asarray((w @ rated[:, cols]).todense())
             dev = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-            inv = inverse.reshape(ib.shape)
             out[sl] = self.means[ub][:, None] + np.take_along_axis(dev, inv, axis=1)
         return out
 
     def save(self, path: Path) -> None:
-        if self.ratings is None or self.means is None:
+        if self.ratings is None or self.means is None or self.like_threshold is None:
             raise RuntimeError("fit the scorer first")
-        tensors = {**csr_to_tensors("ratings", self.ratings), "means": torch.from_numpy(self.means)}
+        tensors = {
+            **csr_to_tensors("ratings", self.ratings),
+            "means": torch.from_numpy(self.means),
+            "like_threshold": torch.tensor(self.like_threshold, dtype=torch.float64),
+        }
         save_checkpoint(path, Checkpoint(self.name, self.config.model_dump_json(), tensors))
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> UserCFScorer:
         ckpt = load_checkpoint(path, cls.name)
-        out = cls(UserCFConfig.model_validate_json(ckpt.config_json))
+        config = UserCFConfig.model_validate_json(ckpt.config_json)
+        if "like_threshold" not in ckpt.tensors:
+            # Written before the vote rule existed: a Resnick scorer, which needs no threshold.
+            config = UserCFConfig.model_validate({**config.model_dump(), "score": "resnick"})
+        out = cls(config)
         out.ratings = tensors_to_csr("ratings", ckpt.tensors)
         out.means = ckpt.tensors["means"].numpy()
+        threshold = ckpt.tensors.get("like_threshold")
+        out.like_threshold = float("nan") if threshold is None else float(threshold)
         return out

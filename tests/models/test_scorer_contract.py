@@ -233,7 +233,7 @@ def test_user_cf_resnick_prediction_by_hand() -> None:
         ]
     )
     data = InteractionData(sp.csr_matrix(dense), np.zeros(4, dtype=np.int64), 0, 4.0)
-    cf = UserCFScorer(UserCFConfig(k=3, min_overlap=2))
+    cf = UserCFScorer(UserCFConfig(k=3, min_overlap=2, score="resnick"))
     cf.fit(data, seed=0, device="cpu")
     means = dense.sum(1) / (dense > 0).sum(1)
     expected = means[0] + ((5 - means[1]) + (2 - means[2])) / 2  # both similarities are 1
