@@ -164,3 +164,67 @@ def world_interactions(world: WorldData, labels: LabelDomains = "target") -> Int
         serendipitous=labelled,
         timestamps=stamps,
     )
+
+
+def unrated_serendipitous(
+    world: WorldData, users: np.ndarray, history: RatingLog | None = None
+) -> sp.csr_matrix:
+    """(U, I) bool: target items each of ``users`` has NOT rated but would find serendipitous.
+
+    The rule of :func:`serendipity_labels` applied to items outside the history: true utility
+    at least the like threshold, and distance to the user's whole history (1 - the best cosine
+    of the taste vectors) beyond the user's comfort radius. The ranking protocol keeps these
+    out of the serendipity setting's negatives, so that its lists hold one serendipitous item
+    and non-serendipitous others (MODELS.md 1.8).
+
+    Users go in blocks: one (block x target items) utility product and one (target items x
+    block history) similarity product per block, each under about ``_SIMS_BUDGET`` entries.
+
+    Args:
+        world: the world (its ground truth decides).
+        users: (N,) the users to mark; other rows stay empty.
+        history: what counts as rated and as the history (default ``world.history``).
+    """
+    h = _dedupe(world.history if history is None else history)
+    users = np.unique(np.asarray(users, dtype=np.int64))
+    shape = (world.n_users, world.n_items)
+    pool = np.flatnonzero(world.item_domain == world.target_domain)
+    if len(users) == 0 or len(pool) == 0:
+        return sp.csr_matrix(shape, dtype=bool)
+    vectors = world.truth.item_vectors()
+    mine = np.flatnonzero(np.isin(h.users, users))  # only these users' ratings, so that a
+    order = mine[np.argsort(h.users[mine], kind="stable")]  # block's history is contiguous
+    hu, hi = h.users[order].astype(np.int64), h.items[order].astype(np.int64)
+    starts = np.searchsorted(hu, users, side="left")
+    ends = np.searchsorted(hu, users, side="right")
+    # Position of each pool item, to mark the rated ones of a block.
+    pool_pos = np.full(world.n_items, -1, dtype=np.int64)
+    pool_pos[pool] = np.arange(len(pool))
+    cap = max(1, _SIMS_BUDGET // len(pool))  # users, and history ratings, per block
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    first = 0
+    while first < len(users):
+        last = first + 1  # at least one user; then as many as the budget allows
+        while last < len(users) and last - first < cap and ends[last] - starts[first] <= cap:
+            last += 1
+        block = users[first:last]
+        lo, hi_ = int(starts[first]), int(ends[last - 1])
+        util = world.truth.utility(block, pool)  # (B, P)
+        far = np.full(util.shape, EMPTY_HISTORY_DISTANCE)
+        if hi_ > lo:
+            sims = vectors[pool] @ vectors[hi[lo:hi_]].T  # (P, R_b)
+            local = np.searchsorted(block, hu[lo:hi_])  # block row of each history rating
+            # History is sorted by user, so each user's columns are one run: one max per run.
+            present, run_start = np.unique(local, return_index=True)
+            far[present] = 1.0 - np.maximum.reduceat(sims, run_start, axis=1).T
+            rated = pool_pos[hi[lo:hi_]]
+            keep = rated >= 0
+            far[local[keep], rated[keep]] = -np.inf  # a rated item is never "unrated"
+        hit = (util >= world.like_threshold) & (far > world.comfort_radius[block][:, None])
+        r, c = np.nonzero(hit)
+        rows.append(block[r])
+        cols.append(pool[c])
+        first = last
+    r_all, c_all = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(r_all), dtype=bool), (r_all, c_all)), shape=shape)

@@ -8,6 +8,9 @@ HR@k, NDCG@k and MRR (``models/evaluation.py``). Settings:
 
 * relevance: one liked target item held out per user;
 * serendipity: one ground-truth serendipitous target item held out (HR_seren, NDCG_seren);
+  its negatives leave out the unrated items the ground truth would call serendipitous too
+  (``evaluation.serendipity_negatives``), so a list is one serendipitous item among
+  non-serendipitous ones (MODELS.md 1.8);
 * cold_start: all target ratings hidden for a share of the users, a liked one the positive.
 
 Checkpoints of the trained scorers go to ``out_dir/checkpoints/<setting>-<scorer>.pt``
@@ -20,13 +23,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from environment.interactions import world_interactions
+from environment.interactions import unrated_serendipitous, world_interactions
 from environment.ranking_scorers import (
     SPECS,
     ScaleDefaults,
@@ -118,12 +122,21 @@ def _make_split(
     return split_cold_start(data, seed, fraction=cfg.cold_start_share, max_users=cfg.max_users)
 
 
-def _feasible_users(data: InteractionData, split: LeaveOneOutSplit, negatives: int) -> np.ndarray:
-    """Test users with at least ``negatives`` unrated target items (the rest cannot be ranked)."""
+def _feasible_users(
+    data: InteractionData,
+    split: LeaveOneOutSplit,
+    negatives: int,
+    exclude: sp.csr_matrix | None = None,
+) -> np.ndarray:
+    """Test users with at least ``negatives`` target items to draw (the rest cannot be ranked):
+    unrated, and not in ``exclude``."""
     n_target = len(data.domain_items(data.target_domain))
     in_target = (data.item_domain == data.target_domain).astype(np.float64)
-    rated = np.asarray(sp.csr_matrix(data.ratings)[split.users].astype(bool) @ in_target)
-    return (n_target - rated.ravel()) >= negatives
+    taken = sp.csr_matrix(data.ratings)[split.users].astype(bool)
+    if exclude is not None:
+        taken = taken + sp.csr_matrix(exclude)[split.users].astype(bool)
+    used = np.asarray(taken.astype(np.float64) @ in_target)
+    return (n_target - used.ravel()) >= negatives
 
 
 def _restrict(split: LeaveOneOutSplit, keep: np.ndarray) -> LeaveOneOutSplit:
@@ -164,6 +177,9 @@ class _Run:
     n_seeds: int
     out_dir: Path | None
     progress: RankingProgressFn | None
+    # (users) -> (U, I) unrated items the ground truth calls serendipitous (never negatives of
+    # the serendipity setting); None keeps every unrated item a possible negative.
+    serendipitous_unrated: Callable[[np.ndarray], sp.csr_matrix] | None = None
     notes: list[str] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
 
@@ -191,18 +207,25 @@ class _Run:
             for k, name in enumerate(self.names)
         ]
         split = _make_split(setting, data, seed, cfg)
-        ok = _feasible_users(data, split, cfg.negatives)
+        exclude = None
+        if setting == "serendipity" and self.serendipitous_unrated is not None:
+            exclude = self.serendipitous_unrated(split.users)
+            self.note(
+                f"serendipity (seed {seed}): {exclude.nnz / max(len(split.users), 1):.1f} "
+                "unrated serendipitous target items per test user kept out of the negatives"
+            )
+        ok = _feasible_users(data, split, cfg.negatives, exclude)
         if not ok.all():
             self.note(
                 f"{setting} (seed {seed}): {int((~ok).sum())} test users with fewer than "
-                f"{cfg.negatives} unrated target items left out"
+                f"{cfg.negatives} possible negatives left out"
             )
             split = _restrict(split, ok)
         if len(split.users) == 0:
             for task in tasks:
                 self.skip(task, f"{setting} (seed {seed}): no test user, setting skipped")
             return []
-        cands = CandidateLists.sample(data, split, cfg.negatives, seed)
+        cands = CandidateLists.sample(data, split, cfg.negatives, seed, exclude=exclude)
         train = split.train_data(data)
         rows = []
         for task in tasks:
@@ -282,7 +305,10 @@ def evaluate_ranking(
         notes.append("serendipity setting skipped: no target rating is serendipitous")
     seeds = [scenario.run.seed + k for k in range(cfg.seeds)]
     out = None if out_dir is None else Path(out_dir)
-    run = _Run(cfg, data, scale, names, len(seeds), out, progress, notes)
+    mark = None
+    if cfg.serendipity_negatives == "non_serendipitous":
+        mark = partial(unrated_serendipitous, world)
+    run = _Run(cfg, data, scale, names, len(seeds), out, progress, mark, notes)
     total = len(seeds) * len(settings) * len(names)
     rows: list[pd.DataFrame] = []
     for k, (seed, setting) in enumerate((s, t) for s in seeds for t in settings):

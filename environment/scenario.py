@@ -245,6 +245,11 @@ class EvaluationConfig(Strict):
         description="ranking protocol: ground-truth serendipity labels on target ratings only, "
         "or on every domain's (SerenCDR's source side then trains too)",
     )
+    serendipity_negatives: Literal["non_serendipitous", "unrated"] = Field(
+        "non_serendipitous",
+        description="ranking protocol, serendipity setting: negatives are unrated target items "
+        "the ground truth does not call serendipitous (MODELS.md 1.8), or any unrated ones",
+    )
     checkpoints: bool = Field(
         True, description="ranking protocol: save each trained scorer beside the run"
     )

@@ -157,6 +157,7 @@ class CandidateLists:
         n_negatives: int = 99,
         seed: int = 0,
         cells: np.ndarray | None = None,
+        exclude: sp.spmatrix | None = None,
     ) -> CandidateLists:
         """Negatives: target items the user has not rated (held-out items included), no repeats.
 
@@ -167,10 +168,14 @@ class CandidateLists:
             seed: the lists depend on this seed only; fix them once and share them.
             cells: optional (I,) or (N, I) cell id per item (per test user): negatives are then
                 spread evenly over the cells, the shortfall of small cells filled at random.
+            exclude: optional (U, I) pattern of further items never drawn as a user's
+                negatives (the serendipity setting's unrated serendipitous items).
         """
         rng = numpy_rng(seed, 4)
         pool = data.domain_items(data.target_domain)  # (P,)
         rated = sp.csr_matrix(data.ratings)[split.users][:, pool]  # (N, P)
+        if exclude is not None:
+            rated = rated.astype(bool) + sp.csr_matrix(exclude)[split.users][:, pool].astype(bool)
         rows = np.empty((len(split.users), n_negatives), dtype=np.int64)
         chunk = max(1, _KEY_CHUNK // max(len(pool), 1))
         for start in range(0, len(split.users), chunk):
@@ -179,7 +184,9 @@ class CandidateLists:
             keys = rng.random(taken.shape)
             keys[taken] = np.inf
             if np.any((~taken).sum(axis=1) < n_negatives):
-                raise ValueError(f"a test user has fewer than {n_negatives} unrated target items")
+                raise ValueError(
+                    f"a test user has fewer than {n_negatives} target items to draw negatives from"
+                )
             if cells is None:
                 pick = np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]
             else:

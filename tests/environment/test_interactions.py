@@ -9,6 +9,7 @@ import environment.interactions as interactions
 from environment.interactions import (
     distance_to_other_history,
     serendipity_labels,
+    unrated_serendipitous,
     world_interactions,
 )
 from environment.scenario import SyntheticWorldConfig
@@ -146,3 +147,42 @@ def test_labels_on_a_generated_world_are_liked_target_ratings() -> None:
     assert np.all(np.asarray(data.ratings[u, i]).ravel() > 0)  # labels sit on history ratings
     utility = world.truth.pair_utility(u, i)
     assert np.all(utility >= world.like_threshold)
+
+
+@pytest.mark.parametrize("budget", [4_000_000, 3])  # one block; one user per block
+def test_unrated_serendipitous_by_hand(monkeypatch: pytest.MonkeyPatch, budget: int) -> None:
+    # User 0 (taste (1, 1.5), radius 0.5) rated items 1 and 3, both on axis y: unrated target
+    # item 2 has utility 4 (liked) and distance 1 - cos(x, y) = 1 > 0.5, so serendipitous;
+    # item 4 has utility 2. User 1 (taste (-1, 0)) has no history: item 4 (utility 4) lies
+    # at the empty-history distance 2. User 3 (taste (0, 2)) rated source item 0 (axis x):
+    # item 3 has utility 5 and distance 1. User 5 (radius 1.5) rated item 1: item 2 is liked
+    # at distance 1 <= 1.5, item 3 at distance 0. User 4 would find item 3 serendipitous
+    # but is not asked for, so its row stays empty.
+    monkeypatch.setattr(interactions, "_SIMS_BUDGET", budget)
+    world = hand_world(
+        [(0, 1, 4.0, 0.0), (0, 3, 5.0, 1.0), (3, 0, 4.0, 2.0), (5, 1, 4.0, 3.0), (4, 0, 3.0, 4.0)]
+    )
+    mask = unrated_serendipitous(world, np.array([5, 0, 3, 1]))
+    assert mask.shape == (6, 5)
+    assert set(zip(*mask.nonzero(), strict=True)) == {(0, 2), (1, 4), (3, 3)}
+
+
+def test_unrated_serendipitous_matches_brute_force_across_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = SyntheticWorldConfig(users=40, items_per_domain=30, history_per_domain=8)
+    world = generate_world(cfg, np.random.default_rng(6))
+    users = np.array([1, 4, 5, 17, 30, 39])  # not contiguous: other users' history between
+    monkeypatch.setattr(interactions, "_SIMS_BUDGET", 30 * 12)  # about 12 ratings per block
+    got = unrated_serendipitous(world, users).toarray()
+    h, vectors = world.history, world.truth.item_vectors()
+    pool = np.flatnonzero(world.item_domain == world.target_domain)
+    want = np.zeros_like(got)
+    for u in users:  # brute force, a test oracle
+        mine = h.items[h.users == u]
+        dist = item_distances(vectors, mine, pool)
+        liked = world.truth.utility(np.array([u]), pool)[0] >= world.like_threshold
+        hit = liked & (dist > world.comfort_radius[u]) & ~np.isin(pool, mine)
+        want[u, pool[hit]] = True
+    np.testing.assert_array_equal(got, want)
+    assert got.sum() > 0

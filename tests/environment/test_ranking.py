@@ -16,7 +16,7 @@ from rich.console import Console
 
 import environment.ranking as ranking
 import environment.ranking_scorers as ranking_scorers
-from environment.interactions import world_interactions
+from environment.interactions import unrated_serendipitous, world_interactions
 from environment.ranking import COLUMNS, METRICS, RankingResult, evaluate_ranking
 from environment.ranking_scorers import SPECS, build_scorer, scale_defaults
 from environment.runner import build_world
@@ -145,6 +145,30 @@ def test_every_scorer_ranks_the_same_candidate_lists(run: Any, world: WorldData)
             assert data.serendipitous is not None
             labels = data.serendipitous[cands.users, cands.items[:, 0]]
             assert np.all(np.asarray(labels).ravel() == 1)
+            # The default negatives are non-serendipitous by the ground truth (MODELS.md 1.8).
+            truly = unrated_serendipitous(world, cands.users).toarray()[cands.users]
+            assert truly.any()  # there was something to keep out
+            assert not np.take_along_axis(truly, negatives, axis=1).any()
+
+
+def test_unrated_negatives_option_may_draw_serendipitous_items(world: WorldData) -> None:
+    seen: list[CandidateLists] = []
+    original = ranking.evaluate_scorers
+
+    def spy(scorers: Any, data: Any, split: Any, cands: CandidateLists, **kw: Any) -> Any:
+        seen.append(cands)
+        return original(scorers, data, split, cands, **kw)
+
+    sc = tiny_scenario(
+        scorers=["popularity"], settings=["serendipity"], serendipity_negatives="unrated"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ranking, "evaluate_scorers", spy)
+        result = evaluate_ranking(sc, world)
+    (cands,) = seen
+    truly = unrated_serendipitous(world, cands.users).toarray()[cands.users]
+    assert np.take_along_axis(truly, cands.items[:, 1:], axis=1).any()
+    assert not any("kept out of the negatives" in n for n in result.notes)
 
 
 def test_checkpoints_are_written_and_reproduce_the_table(

@@ -140,6 +140,29 @@ def test_candidate_lists_sample_unrated_target_negatives(synthetic_world: Synthe
     assert not np.array_equal(other.items, cands.items)
 
 
+def test_candidate_lists_never_draw_excluded_items(synthetic_world: SyntheticWorld) -> None:
+    data = synthetic_world.data
+    split = split_relevance(data, seed=0, max_users=30)
+    pool = data.domain_items(data.target_domain)
+    # Exclude every other target item for each test user: negatives come from the rest only.
+    rows = np.repeat(split.users, len(pool[::2]))
+    cols = np.tile(pool[::2], len(split.users))
+    exclude = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), data.ratings.shape)
+    n_free = (
+        len(pool)
+        - len(pool[::2])
+        - np.asarray(
+            (sp.csr_matrix(data.ratings)[split.users][:, pool[1::2]] != 0).sum(axis=1)
+        ).ravel()
+    )
+    n_neg = int(n_free.min())
+    cands = CandidateLists.sample(data, split, n_negatives=n_neg, seed=3, exclude=exclude)
+    assert not np.isin(cands.items[:, 1:], pool[::2]).any()
+    assert np.all(data.ratings.toarray()[cands.users[:, None], cands.items[:, 1:]] == 0)
+    with pytest.raises(ValueError, match="fewer than"):
+        CandidateLists.sample(data, split, n_negatives=n_neg + 1, seed=3, exclude=exclude)
+
+
 def test_candidate_lists_spread_over_cells(synthetic_world: SyntheticWorld) -> None:
     data = synthetic_world.data
     split = split_relevance(data, seed=0, max_users=20)
