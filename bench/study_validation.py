@@ -152,7 +152,7 @@ def main() -> None:
     data = world_interactions(world, scenario.evaluation.serendipity_labels)
     all_variants = variants(data.n_users, data.n_items)
     seeds = [scenario.run.seed + k for k in range(args.seeds)]
-    val: dict[str, list[tuple[float, float]]] = {v.label + v.family: [] for v in all_variants}
+    val: list[list[tuple[float, float]]] = [[] for _ in all_variants]  # per variant, per seed
     test_sets = []
     for seed in seeds:
         split = split_serendipity(data, seed)
@@ -163,25 +163,26 @@ def main() -> None:
         # Lists drawn against the FULL data: the test positive is never a validation negative.
         v_cands = lists(world, data, v_split, v_seed)
         v_train = v_split.train_data(train)
-        for v in all_variants:
-            val[v.label + v.family].append(hr10(v, v_train, v_cands, seed))
+        for k, v in enumerate(all_variants):
+            val[k].append(hr10(v, v_train, v_cands, seed))
     table = Table(title=f"validation (serendipity setting, {len(seeds)} seeds): HR@10")
     for col in ("family", "variant", "val HR@10", "val NDCG@10", "test HR@10", "test NDCG@10"):
         table.add_column(col, justify="left" if col in ("family", "variant") else "right")
     for family in dict.fromkeys(v.family for v in all_variants):
-        members = [v for v in all_variants if v.family == family]
-        means = [np.mean([h for h, _ in val[v.label + v.family]]) for v in members]
+        members = [k for k, v in enumerate(all_variants) if v.family == family]
+        means = [np.mean([h for h, _ in val[k]]) for k in members]
         best = members[int(np.argmax(means))]
-        for v, mean in zip(members, means, strict=True):
-            n_val = np.mean([n for _, n in val[v.label + v.family]])
+        for k, mean in zip(members, means, strict=True):
+            v = all_variants[k]
+            n_val = np.mean([n for _, n in val[k]])
             test = ("", "")
-            if v is best or v.default:
+            if k == best or v.default:
                 res = np.array([hr10(v, tr, c, s) for tr, c, s in test_sets])
                 test = (
                     f"{res[:, 0].mean():.3f} ± {res[:, 0].std(ddof=1):.3f}",
                     f"{res[:, 1].mean():.3f}",
                 )
-            mark = (" (chosen)" if v is best else "") + (" (default)" if v.default else "")
+            mark = (" (chosen)" if k == best else "") + (" (default)" if v.default else "")
             table.add_row(family, v.label + mark, f"{mean:.3f}", f"{n_val:.3f}", *test)
     console.print(table)
     console.print(f"{data.n_users} users, {data.n_items} items; {time.perf_counter() - t0:.0f} s")

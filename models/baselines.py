@@ -301,6 +301,9 @@ class UserCFScorer(Scorer):
         self.ratings: sp.csr_matrix | None = None  # (U, I)
         self.means: np.ndarray | None = None  # (U,)
         self.like_threshold: float | None = None
+        # What the neighbours' weights multiply, derived from the ratings on first use: the
+        # liked matrix (vote), or the mean-centred ratings and the rated pattern (Resnick).
+        self._targets: tuple[sp.csr_matrix, sp.csr_matrix | None] | None = None
 
     def fit(
         self,
@@ -316,6 +319,7 @@ class UserCFScorer(Scorer):
         sums = np.asarray(self.ratings.sum(axis=1)).ravel()
         self.means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
         self.like_threshold = float(data.like_threshold)
+        self._targets = None
         if progress is not None:
             progress(1, 1)
         return {"epochs": 1.0, "n_users": float(self.ratings.shape[0])}
@@ -343,25 +347,27 @@ class UserCFScorer(Scorer):
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         out = np.empty(items.shape, dtype=np.float64)
-        if self.config.score == "vote":
-            liked = self.ratings.copy()
-            liked.data = (liked.data >= self.like_threshold).astype(np.float64)
-            liked.eliminate_zeros()
-        else:
-            centred = self.ratings.copy()
-            centred.data -= np.repeat(self.means, np.diff(centred.indptr))
-            rated = self.ratings.astype(bool).astype(np.float64)
+        if self._targets is None:
+            if self.config.score == "vote":
+                liked = self.ratings.copy()
+                liked.data = (liked.data >= self.like_threshold).astype(np.float64)
+                liked.eliminate_zeros()
+                self._targets = (liked, None)
+            else:
+                centred = self.ratings.copy()
+                centred.data -= np.repeat(self.means, np.diff(centred.indptr))
+                self._targets = (centred, self.ratings.astype(bool).astype(np.float64))
+        target, rated = self._targets
         for start in range(0, len(users), self.config.user_batch):
             sl = slice(start, start + self.config.user_batch)
             ub, ib = users[sl], items[sl]
             w = self.neighbour_weights(ub)  # (B, U)
             cols, inverse = np.unique(ib, return_inverse=True)
             inv = inverse.reshape(ib.shape)
-            if self.config.score == "vote":
-                votes = np.asarray((w @ liked[:, cols]).todense())  # (B, C')
-                out[sl] = np.take_along_axis(votes, inv, axis=1)
+            num = np.asarray((w @ target[:, cols]).todense())  # (B, C')
+            if rated is None:  # vote
+                out[sl] = np.take_along_axis(num, inv, axis=1)
                 continue
-            num = np.asarray((w @ centred[:, cols]).todense())  # (B, C')
             den = np.asarray((w @ rated[:, cols]).todense())
             dev = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
             out[sl] = self.means[ub][:, None] + np.take_along_axis(dev, inv, axis=1)
