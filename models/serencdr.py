@@ -73,7 +73,12 @@ class SerenCDRNet(nn.Module):
     """
 
     def __init__(
-        self, in_dim: int, latent_dim: int, use_shared: bool = True, use_alignment: bool = True
+        self,
+        in_dim: int,
+        latent_dim: int,
+        use_shared: bool = True,
+        use_alignment: bool = True,
+        n_item_bias: int = 0,
     ) -> None:
         super().__init__()
         f = latent_dim
@@ -87,6 +92,8 @@ class SerenCDRNet(nn.Module):
         self.item_essence = nn.Parameter(torch.empty(n_essence, f, f))  # I_s
         self.user_align = nn.Parameter(torch.empty(f, f))  # T^U
         self.item_align = nn.Parameter(torch.empty(f, f))  # T^I
+        # b_i per global item id (an addition, see SerenCDRConfig.item_bias); empty when off.
+        self.item_bias = nn.Parameter(torch.zeros(n_item_bias))
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         init_all_linear_(self, generator)
@@ -96,6 +103,7 @@ class SerenCDRNet(nn.Module):
         # T starts at the identity: the target starts from the source's essence, not a scramble.
         nn.init.eye_(self.user_align)
         nn.init.eye_(self.item_align)
+        nn.init.zeros_(self.item_bias)
 
     def _essence(self, essence: torch.Tensor, align: torch.Tensor, domain: int) -> torch.Tensor:
         if not self.use_shared:
@@ -151,6 +159,9 @@ class SerenCDRConfig(BaseModel):
     aux_per_user: int = Field(50, ge=1)  # relevant / expected items per user
     expected_frac: float = Field(0.3, gt=0, le=0.5)
     mu: float = Field(1.0, gt=0)  # Dirichlet smoothing of expectedness
+    # A learned per-item bias b_i added to ŷ (an addition, not in the paper): how likely an
+    # item is to be serendipitous to anyone, which the dot product alone expresses poorly.
+    item_bias: bool = False
 
 
 class SerenCDRScorer(Scorer):
@@ -196,8 +207,9 @@ class SerenCDRScorer(Scorer):
             raise ValueError(f"aux_item='raw' needs input size 2*latent_dim, not {in_dim}")
         self.user_emb = torch.as_tensor(user_emb, dtype=torch.float32, device=self.device)
         self.item_emb = torch.as_tensor(item_emb, dtype=torch.float32, device=self.device)
+        n_bias = data.n_items if cfg.item_bias else 0
         self.net = build_module(
-            lambda: SerenCDRNet(in_dim, cfg.latent_dim, cfg.use_shared, cfg.use_alignment),
+            lambda: SerenCDRNet(in_dim, cfg.latent_dim, cfg.use_shared, cfg.use_alignment, n_bias),
             lambda m, g: m.reset_parameters(g),
             derive_seed(seed, 22),
             self.device,
@@ -282,6 +294,8 @@ class SerenCDRScorer(Scorer):
         raw = self.item_emb[torch.as_tensor(s.items, device=self.device)]  # (I_d, in)
         fused = net.item_vectors(dropout(raw, cfg.dropout, gen, True), local)  # (I_d, 2f)
         scores = u @ fused.T  # (B, I_d)
+        if cfg.item_bias:
+            scores = scores + net.item_bias[torch.as_tensor(s.items, device=self.device)]
 
         def pick(table: torch.Tensor, local_items: np.ndarray) -> torch.Tensor:
             return table.gather(1, torch.as_tensor(local_items, device=self.device))  # (B, n)
@@ -321,7 +335,10 @@ class SerenCDRScorer(Scorer):
             e_i = self.item_emb[torch.tensor(uniq[cols], device=self.device)]  # (n, in)
             i_vec = self.net.item_vectors(e_i, local)  # (n, 2f)
             u_vec = self.net.user_vectors(self.user_emb[local][u_ids], local)  # (B, 2f)
-            out[:, torch.tensor(cols, device=self.device)] = u_vec @ i_vec.T
+            block = u_vec @ i_vec.T
+            if self.config.item_bias:
+                block = block + self.net.item_bias[torch.tensor(uniq[cols], device=self.device)]
+            out[:, torch.tensor(cols, device=self.device)] = block
         inv = torch.tensor(inverse.reshape(np.shape(items)), device=self.device)
         out = torch.gather(out, 1, inv)  # (B, C)
         return out.double().cpu().numpy()
@@ -347,8 +364,10 @@ class SerenCDRScorer(Scorer):
         out.device = resolve_device(device)
         t = ckpt.tensors
         in_dim = int(t["user_emb"].shape[-1])
+        t = {"net.item_bias": torch.zeros(0), **t}  # checkpoints from before item_bias
+        n_bias = int(t["net.item_bias"].shape[0])
         net = empty_module(
-            lambda: SerenCDRNet(in_dim, cfg.latent_dim, cfg.use_shared, cfg.use_alignment)
+            lambda: SerenCDRNet(in_dim, cfg.latent_dim, cfg.use_shared, cfg.use_alignment, n_bias)
         )
         load_module_tensors("net", net, t)
         out.net = net.to(out.device).eval()

@@ -67,6 +67,10 @@ SCORER_CASES: list[ScorerCase] = [
         "serencdr_fused_unshared",
         lambda: SerenCDRScorer(SerenCDRConfig(**_CDR, aux_item="fused", use_shared=False)),
     ),
+    ScorerCase(
+        "serencdr_bias",
+        lambda: SerenCDRScorer(SerenCDRConfig(**_CDR, unrated_negatives=1.0, item_bias=True)),
+    ),
     ScorerCase("vae_cross", lambda: CrossDomainVAEScorer(CrossDomainVAEConfig(**_VAE))),
     ScorerCase(
         "vae_cross_cold_paired",
