@@ -12,18 +12,21 @@ baselines are tuned as much as the serendipity models.
 
 The protocol's scorers use the choices this study made on the synthetic world
 (``environment/ranking_scorers.py``): user_cf cosine with k = 100, serencdr_unrated with
-every negative drawn from the catalogue ("default" below marks them).
+every negative drawn from the catalogue, serencdr_bias the same with an item bias at the small
+sizes ("default" below marks them).
 
 Families and variants:
 
-* user_cf: Pearson or cosine similarity, k = 30 or 100 neighbours (neighbour vote);
+* user_cf: Pearson or cosine similarity, k = 30, 100 or 300 neighbours (neighbour vote);
 * serencdr: share of BPR negatives drawn at random from the catalogue, 0 (the paper's
-  consumed negatives only) to 1;
+  consumed negatives only) to 1, and the share 1 with a learned per-item bias, at the world's
+  tier sizes and at the small tier's (one variant when the world is small);
 * vae (cross-domain): the small tier sizes (64/16, 100 epochs) or the medium ones
   (256/64, 50 epochs).
 
 A standalone script: it prints its tables (the one exception to "only main.py prints").
-Run from the repository root (about 4 minutes on 2 CPU cores)::
+Run from the repository root (about 90 s on 2 CPU cores; the 1,600-user world of
+``scenarios/synthetic_serendipity_large.yaml`` takes about 10 minutes)::
 
     python -m bench.study_validation [--scenario scenarios/synthetic_serendipity.yaml]
 """
@@ -44,7 +47,7 @@ from rich.table import Table
 from environment.interactions import unrated_serendipitous, world_interactions
 from environment.ranking_scorers import scale_defaults
 from environment.runner import build_world
-from environment.scenario import load_scenario
+from environment.scenario import Scenario, load_scenario
 from environment.world_data import WorldData
 from models.baselines import UserCFConfig, UserCFScorer
 from models.evaluation import (
@@ -75,7 +78,7 @@ def variants(n_users: int, n_items: int) -> list[Variant]:
     s = scale_defaults(n_users, n_items)
     out: list[Variant] = []
     for sim in ("pearson", "cosine"):
-        for k in (30, 100):
+        for k in (30, 100, 300):
             cfg = UserCFConfig(similarity=sim, k=k)
             out.append(
                 Variant(
@@ -85,19 +88,27 @@ def variants(n_users: int, n_items: int) -> list[Variant]:
                     default=(sim, k) == ("cosine", 100),
                 )
             )
-    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+    small = scale_defaults(n_users, n_items, "small")
+    cdr_variants = [(share, False, s) for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    cdr_variants += [(1.0, True, t) for t in dict.fromkeys((s, small))]  # small once if auto
+    for share, bias, sizes in cdr_variants:
         cdr = SerenCDRConfig(
-            input_dim=s.cdr_input,
-            latent_dim=s.cdr_latent,
-            epochs=s.cdr_epochs,
+            input_dim=sizes.cdr_input,
+            latent_dim=sizes.cdr_latent,
+            epochs=sizes.cdr_epochs,
             unrated_negatives=share,
+            item_bias=bias,
+        )
+        label = f"unrated share {share:g}" + (
+            f" + item bias, {sizes.tier} sizes {sizes.cdr_input}/{sizes.cdr_latent}" if bias else ""
         )
         out.append(
             Variant(
                 "serencdr",
-                f"unrated share {share:g}",
+                label,
                 lambda c=cdr: SerenCDRScorer(c),
-                default=share in (0.0, 1.0),  # serencdr and serencdr_unrated
+                # serencdr, serencdr_unrated and serencdr_bias (the small sizes at any scale)
+                default=share in (0.0, 1.0) and (not bias or sizes.tier == "small"),
             )
         )
     for tier in ("small", "medium"):
@@ -128,6 +139,13 @@ def lists(
     return CandidateLists.sample(data, split, NEGATIVES, seed, exclude=exclude)
 
 
+def load_world(path: str) -> tuple[Scenario, WorldData, InteractionData]:
+    """The scenario, its world and the data the protocol's scorers learn from."""
+    scenario = load_scenario(path)
+    world = build_world(scenario)
+    return scenario, world, world_interactions(world, scenario.evaluation.serendipity_labels)
+
+
 def hr10(
     v: Variant, train: InteractionData, cands: CandidateLists, seed: int
 ) -> tuple[float, float]:
@@ -147,9 +165,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     console = Console(width=120)
     t0 = time.perf_counter()
-    scenario = load_scenario(args.scenario)
-    world = build_world(scenario)
-    data = world_interactions(world, scenario.evaluation.serendipity_labels)
+    scenario, world, data = load_world(args.scenario)
     all_variants = variants(data.n_users, data.n_items)
     seeds = [scenario.run.seed + k for k in range(args.seeds)]
     val: list[list[tuple[float, float]]] = [[] for _ in all_variants]  # per variant, per seed

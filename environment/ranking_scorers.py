@@ -42,6 +42,14 @@ class ScaleDefaults:
     bpr_epochs: int
 
 
+_TIERS: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
+    # VAE hidden, latent, epochs, batch; SerenCDR latent, epochs; BPR dim, epochs
+    "small": (64, 16, 100, 32, 8, 100, 32, 100),
+    "medium": (256, 64, 50, 128, 32, 60, 64, 50),
+    "large": (512, 128, 20, 128, 64, 40, 64, 20),
+}
+
+
 def scale_defaults(n_users: int, n_items: int, tier: Tier | None = None) -> ScaleDefaults:
     """Model sizes that suit the data: small nets on hundreds of users, the papers' at scale.
 
@@ -62,14 +70,8 @@ def scale_defaults(n_users: int, n_items: int, tier: Tier | None = None) -> Scal
     CODE). These are a-priori choices, not tuned on any test split.
     """
     cap = max(1, n_items // 4)  # a latent wider than a quarter of the catalogue only memorises
-    tiers: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
-        # VAE hidden, latent, epochs, batch; SerenCDR latent, epochs; BPR dim, epochs
-        "small": (64, 16, 100, 32, 8, 100, 32, 100),
-        "medium": (256, 64, 50, 128, 32, 60, 64, 50),
-        "large": (512, 128, 20, 128, 64, 40, 64, 20),
-    }
     name: Tier = tier or ("small" if n_users < 1_000 else "medium" if n_users < 10_000 else "large")
-    hid, lat, ep, batch, c_lat, c_ep, b_dim, b_ep = tiers[name]
+    hid, lat, ep, batch, c_lat, c_ep, b_dim, b_ep = _TIERS[name]
     c_lat = min(c_lat, cap)
     return ScaleDefaults(
         tier=name,
@@ -113,12 +115,18 @@ def _vae(**extra: Any) -> Builder:
     return build
 
 
-def _serencdr(**extra: Any) -> Builder:
+def _serencdr(small_sizes: bool = False, **extra: Any) -> Builder:
+    """SerenCDR at the world's tier sizes, or with ``small_sizes`` at the small tier's at any
+    scale (capped like the tier's: the small latent is the smallest, so min() is the cap)."""
+
     def build(s: ScaleDefaults, epochs: int | None) -> Scorer:
+        latent, default_epochs = s.cdr_latent, s.cdr_epochs
+        if small_sizes:
+            latent, default_epochs = min(_TIERS["small"][4], s.cdr_latent), _TIERS["small"][5]
         cfg = SerenCDRConfig(
-            input_dim=s.cdr_input,
-            latent_dim=s.cdr_latent,
-            epochs=epochs or s.cdr_epochs,
+            input_dim=2 * latent,
+            latent_dim=latent,
+            epochs=epochs or default_epochs,
             **extra,
         )
         return SerenCDRScorer(cfg)
@@ -185,6 +193,16 @@ SPECS: dict[str, ScorerSpec] = {
             True,
             True,
             "SerenCDR, negatives drawn from the catalogue",
+        ),
+        ScorerSpec(
+            "serencdr_bias",
+            # serencdr_unrated with a learned per-item bias, at the small tier's sizes whatever
+            # the world's size: chosen on validation splits (bench/study_validation.py) of the
+            # 400- and the 1,600-user synthetic worlds.
+            _serencdr(small_sizes=True, unrated_negatives=1.0, item_bias=True),
+            True,
+            True,
+            "SerenCDR, catalogue negatives and an item bias",
         ),
         ScorerSpec(
             "serencdr_no_align",

@@ -285,6 +285,14 @@ def test_scale_defaults_grow_with_the_data() -> None:
     assert cold.config.epochs == small.vae_epochs
     ablation = build_scorer("serencdr_no_align", small)
     assert isinstance(ablation, SerenCDRScorer) and not ablation.config.use_alignment
+    # serencdr_bias keeps the small sizes at every tier, capped on a tiny catalogue
+    for scale, latent in ((small, 8), (medium, 8), (large, 8), (tiny, tiny.cdr_latent)):
+        biased = build_scorer("serencdr_bias", scale)
+        assert isinstance(biased, SerenCDRScorer) and biased.config.item_bias
+        cfg = biased.config
+        assert (cfg.latent_dim, cfg.input_dim, cfg.epochs) == (latent, 2 * latent, 100)
+        assert cfg.unrated_negatives == 1.0
+    assert build_scorer("serencdr", medium).config.latent_dim == 32  # the tier's own sizes
     assert {n for n, s in SPECS.items() if s.uses_labels} >= {
         "serencdr",
         "serencdr_no_aux",
